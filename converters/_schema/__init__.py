@@ -1,0 +1,1 @@
+"""Generated flatbuffer code for the TFLite Metadata schema (see tools/gen_metadata_schema.sh)."""

@@ -1,0 +1,1 @@
+"""Model importers: each reads one format into a converters.ir.Graph (NHWC, float)."""
