@@ -95,7 +95,10 @@ def embed_metadata(model_bytes: bytes, info: ModelInfo) -> bytes:
         # mode on a non-zip file writes the archive after the existing bytes. Stored, not deflated:
         # readers such as MediaPipe's map packed files in place.
         with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr(LABELS_FILE_NAME, "\n".join(info.labels).encode("utf-8") + b"\n")
+            # A fixed timestamp keeps the file byte-for-byte reproducible from the same inputs.
+            entry = zipfile.ZipInfo(LABELS_FILE_NAME, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_STORED
+            archive.writestr(entry, "\n".join(info.labels).encode("utf-8") + b"\n")
     return out.getvalue()
 
 

@@ -26,6 +26,11 @@ from edgevision.demo import demo_photos  # noqa: E402
 
 DEFAULT_OUT = ROOT / "edgevision" / "models" / "efficientnet_lite0_int8.tflite"
 LABELS = ROOT / "edgevision" / "models" / "imagenet_labels.txt"
+# MSE-optimal ranges: 98% top-1 agreement on the evaluation views against 94% for min/max (measured with
+# this script; the closing note of the converter issue has the table).
+CALIBRATION = "mse"
+# Without labels the gate measures 100 - (float/int8 top-1 agreement); the goal for this model is >= 95 %.
+MAX_DISAGREEMENT = 5.0
 
 
 def calibration_views() -> list[np.ndarray]:
@@ -37,14 +42,19 @@ def calibration_views() -> list[np.ndarray]:
     return out
 
 
+# (fraction of the short side, (vertical, horizontal) position 0..1, mirrored)
+EVAL_CROPS = ((0.8, (0.0, 0.0), False), (0.8, (0.0, 1.0), True), (0.8, (1.0, 0.0), False),
+              (0.8, (1.0, 1.0), True), (0.6, (0.5, 0.5), False), (0.9, (0.5, 0.5), True))
+
+
 def evaluation_views() -> list[np.ndarray]:
-    """Views the calibration never saw: for each photo, crops of 80% and 60% of its short side at fixed
-    positions (top-left, bottom-right, centre), one mirrored."""
+    """Views the calibration never saw: for each photo, square crops of 60-90% of its short side at fixed
+    positions, half of them mirrored (6 per photo)."""
     out = []
     for p in demo_photos():
         rgb = load_rgb(p)
         h, w = rgb.shape[:2]
-        for frac, (fy, fx), flip in ((0.8, (0.0, 0.0), False), (0.8, (1.0, 1.0), True), (0.6, (0.5, 0.5), False)):
+        for frac, (fy, fx), flip in EVAL_CROPS:
             s = int(min(h, w) * frac)
             y, x = int((h - s) * fy), int((w - s) * fx)
             crop = rgb[y:y + s, x:x + s]
@@ -69,7 +79,8 @@ def build(out: Path, report_json: Path | None = None, progress: bool = True):
         onnx_path = Path(tmp) / "efficientnet_lite0.onnx"
         eff.export_onnx(str(onnx_path))
         result = convert(onnx_path, calib, out, labels=LABELS, eval=evals, mean=eff.MEAN, std=eff.STD,
-                         resize_mode=eff.RESIZE_MODE, name="EfficientNet-Lite0 (ImageNet, int8)", progress=progress)
+                         resize_mode=eff.RESIZE_MODE, name="EfficientNet-Lite0 (ImageNet, int8)", progress=progress,
+                         calibration=CALIBRATION, max_drop=MAX_DISAGREEMENT)
     if report_json:
         Path(report_json).write_text(result.report.to_json() + "\n")
     return result

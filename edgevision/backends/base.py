@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here; the message says what to install."""
+
+
+class Backend(abc.ABC):
+    """One model, loaded once. ``infer`` takes a prepared float32 input (h×w×c, normalised as the model's
+    metadata says) and returns float32 scores (dequantized outputs)."""
+
+    name: str = "backend"
+
+    @abc.abstractmethod
+    def infer(self, x: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
