@@ -20,7 +20,7 @@ from edgevision.preprocess import prepare
 from . import passes
 from .calibrate import METHODS, calibrate
 from .data import class_indices, load_folder
-from .ir import ConversionError, Graph
+from .ir import ConversionError, DynamicShapeError, Graph
 from .quantize import affine_params, quantize_graph
 from .report import Report, evaluate
 from .tflite_writer import write_tflite
@@ -171,7 +171,7 @@ def resolve_info(graph: Graph, fmt: str, meta: ModelInfo | None, *, input_size=N
     if not labels:
         notes.append("no labels: results will be class indices (pass --labels FILE, one label per line)")
     h, w = shape[1], shape[2]
-    if input_size is not None and tuple(input_size) != (h, w):
+    if input_size is not None and tuple(input_size)[-2:] != (h, w):
         raise ConversionError(f"--input-size {input_size} differs from the model's fixed input {h}x{w}")
     try:
         info = ModelInfo(name=name or graph.name or "model", description="int8 model written by edgevision-convert",
@@ -225,7 +225,13 @@ def convert(model: Any, calib: Any, output: str | os.PathLike | None = None, *, 
         raise ConversionError(f"unknown calibration method {calibration!r}; expected one of {', '.join(METHODS)}")
     if input_type not in ("int8", "uint8") or output_type not in ("int8", "float32"):
         raise ConversionError("input_type must be int8 or uint8; output_type int8 or float32")
-    graph, fmt, meta = load_graph(model, tuple(input_size) if input_size is not None else None)
+    try:
+        graph, fmt, meta = load_graph(model, tuple(input_size) if input_size is not None else None)
+    except DynamicShapeError as e:
+        size = _calibration_size(calib)
+        if size is None:
+            raise ConversionError(f"{e}; the calibration images differ in size, so they cannot fix it") from e
+        graph, fmt, meta = load_graph(model, size)
     if not graph.outputs:
         raise ConversionError("the model has no outputs")
     info, notes = resolve_info(graph, fmt, meta, input_size=input_size, mean=mean, std=std,
@@ -289,6 +295,26 @@ def convert(model: Any, calib: Any, output: str | os.PathLike | None = None, *, 
         write_atomic(output, data)
         report.written = str(output)
     return result
+
+
+def _calibration_size(calib) -> tuple[int, int] | None:
+    """(H, W) shared by every calibration image, to fix a model's open input dimensions; else None."""
+    if isinstance(calib, (str, os.PathLike)):
+        from .data import list_images
+        try:
+            from PIL import Image
+        except ImportError:
+            return None
+        sizes = set()
+        for p in list_images(calib).paths[:500]:
+            try:
+                with Image.open(p) as im:
+                    sizes.add((im.height, im.width))
+            except Exception:  # noqa: BLE001 - unreadable files are reported later, by the loader
+                continue
+        return sizes.pop() if len(sizes) == 1 else None
+    arr = np.asarray(calib)
+    return (int(arr.shape[1]), int(arr.shape[2])) if arr.ndim >= 3 else None
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:

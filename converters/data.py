@@ -1,7 +1,7 @@
 """Image folders for calibration and evaluation, prepared with the runtime's own preprocessing.
 
 A folder is *labelled* when its images sit in one subfolder per class (``eval/tabby/1.jpg``); the class of an
-image is its subfolder's name, matched to the model's labels (case- and separator-insensitive) or, when the
+image is its subfolder's name, matched to the model's labels (ignoring case and punctuation) or, when the
 model has no labels, to the sorted subfolder names.
 """
 from __future__ import annotations
@@ -82,7 +82,9 @@ def load_folder(folder: str | os.PathLike, info: ModelInfo, limit: int | None = 
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+    """Folder names cannot hold every label ("T-shirt/top" is saved as T-shirt_top): compare letters and
+    digits only."""
+    return re.sub(r"[^0-9a-z]+", " ", name.lower()).strip()
 
 
 def class_indices(classes: list[str], labels: tuple[str, ...]) -> np.ndarray:

@@ -68,11 +68,17 @@ OPS: dict[str, tuple[str, ...]] = {
 }
 
 # Ops that accept a fused activation.
-FUSABLE = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "concat", "max_pool2d", "avg_pool2d"}
+# (CONCATENATION is not here: LiteRT rejects a fused activation on it.)
+FUSABLE = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "max_pool2d", "avg_pool2d"}
 
 
 class ConversionError(Exception):
     """A user-facing conversion failure: the message says what was found, what was expected, what to do."""
+
+
+class DynamicShapeError(ConversionError):
+    """The model's input has open dimensions and no size was given (the converter then tries the
+    calibration images' size)."""
 
 
 @dataclasses.dataclass

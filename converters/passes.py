@@ -126,6 +126,25 @@ def fold_pads(g: Graph) -> int:
     return n
 
 
+# Ops whose output is >= 0 whatever their input, and ops whose output is >= 0 when all their inputs are
+# (they select, average or move values).
+_NON_NEGATIVE_OPS = ("relu", "relu6", "sigmoid", "softmax")
+_SIGN_KEEPING_OPS = ("max_pool2d", "avg_pool2d", "mean", "pad", "reshape", "transpose", "resize", "concat")
+
+
+def _non_negative(g: Graph, tensor: str) -> bool:
+    """True when every value of ``tensor`` is >= 0 by construction (then zero padding cannot win a max)."""
+    t = g.tensors[tensor]
+    if t.is_const:
+        return bool(t.data.size == 0 or t.data.min() >= 0)
+    prod = g.producer(tensor)
+    if prod is None:
+        return False  # the model input
+    if prod.act in ("relu", "relu6") or prod.op in _NON_NEGATIVE_OPS:
+        return True
+    return prod.op in _SIGN_KEEPING_OPS and all(_non_negative(g, i) for i in prod.inputs)
+
+
 def legalize_padding(g: Graph) -> int:
     """TFLite convolutions and pools pad only as SAME or VALID: split any other padding into a PAD op.
 
@@ -155,8 +174,9 @@ def legalize_padding(g: Graph) -> int:
         # SAME with fewer pads at the end than SAME wants still gives the same output if the extra row is never
         # read; keep it simple and exact: explicit PAD, then VALID.
         if node.op == "max_pool2d":
-            prod = g.producer(node.inputs[0])
-            if prod is None or prod.act not in ("relu", "relu6") and prod.op not in ("relu", "relu6"):
+            # fix: only the direct producer was checked, so a max pool after a concatenation of ReLU outputs
+            # (SqueezeNet's Fire) or after another max pool was refused although its input cannot be negative
+            if not _non_negative(g, node.inputs[0]):
                 from .ir import ConversionError
                 raise ConversionError(f"node {node.name!r}: max pooling with padding {pads} (not SAME) on an input"
                                       " that can be negative is not supported")

@@ -1,7 +1,7 @@
 """Calibrated float graph → int8 parameters, following the TFLite quantization specification:
 
-* weights: int8, symmetric (zero point 0), values in [-127, 127]; per output channel for CONV_2D (axis 0) and
-  DEPTHWISE_CONV_2D (axis 3), per tensor for FULLY_CONNECTED (what every TFLite runtime accepts);
+* weights: int8, symmetric (zero point 0), values in [-127, 127], per output channel: CONV_2D and
+  FULLY_CONNECTED along axis 0, DEPTHWISE_CONV_2D along axis 3;
 * bias: int32, zero point 0, scale = input scale × weight scale (per channel);
 * activations: int8, asymmetric, per tensor, with a range that always contains 0 so that zero (padding,
   ReLU) is exact;
@@ -151,42 +151,31 @@ def _bias_correction(op: str, delta: np.ndarray, mean_in: np.ndarray, multiplier
 def _quantize_linear(g: Graph, node, qdata: dict[str, np.ndarray], mean_in: np.ndarray | None = None) -> None:
     x, w_name = node.inputs[0], node.inputs[1]
     w = g.const(w_name).astype(np.float64)
-    if node.op == "conv2d":
-        axis = 0
-    elif node.op == "depthwise_conv2d":
-        axis = 3
-    else:
-        axis = None
-    if axis is None:
-        amax = np.array([np.abs(w).max()])
-    else:
-        red = tuple(a for a in range(w.ndim) if a != axis)
-        amax = np.abs(w).max(axis=red)
+    # Per output channel everywhere: CONV_2D and FULLY_CONNECTED along axis 0, DEPTHWISE_CONV_2D along 3.
+    # (Per-channel FULLY_CONNECTED is what TensorFlow's converter writes too; tflite-runtime 2.14 runs it.)
+    axis = 3 if node.op == "depthwise_conv2d" else 0
+    red = tuple(a for a in range(w.ndim) if a != axis)
+    amax = np.abs(w).max(axis=red)
     # an all-zero channel still needs a positive scale
     w_scale = np.where(amax > 0, amax / 127.0, 1e-9 / 127.0).astype(np.float32)
-    wq = QuantParams(w_scale, np.zeros(w_scale.size, np.int64), "int8", axis or 0)
-    g.tensors[w_name].quant = wq
+    g.tensors[w_name].quant = QuantParams(w_scale, np.zeros(w_scale.size, np.int64), "int8", axis)
     qdata[w_name] = quantize_array(w, w_scale.astype(np.float64), 0, -127, 127, axis).astype(np.int8)
     in_scale = float(g.tensors[x].quant.scale[0])
-    out_ch = w.shape[axis] if axis is not None else w.shape[0]
+    out_ch = w.shape[axis]
     b_scale = (in_scale * w_scale.astype(np.float64)).astype(np.float32)
-    if b_scale.size == 1:
-        b_scale = np.full(1, b_scale[0], np.float32)
     if len(node.inputs) > 2:
         b_name = node.inputs[2]
         b = g.const(b_name).astype(np.float64)
-    else:
+    else:  # TFLite's int8 kernels want a bias tensor
         b_name = g.add_const(node.name + "/bias", np.zeros(out_ch, np.float32))
         node.inputs.append(b_name)
         b = np.zeros(out_ch)
-    if mean_in is not None and mean_in.shape[-1] == (w.shape[-1] if node.op != "depthwise_conv2d"
-                                                     else w.shape[3] // node.attrs["multiplier"]):
+    in_channels = w.shape[3] // node.attrs["multiplier"] if node.op == "depthwise_conv2d" else w.shape[-1]
+    if mean_in is not None and mean_in.shape[-1] == in_channels:
         shape = [1] * w.ndim
-        if axis is not None:
-            shape[axis] = -1
+        shape[axis] = -1
         w_deq = qdata[w_name].astype(np.float64) * w_scale.astype(np.float64).reshape(shape)
         b = b + _bias_correction(node.op, w - w_deq, mean_in.astype(np.float64), node.attrs.get("multiplier", 1))
-    bq = quantize_array(b, b_scale.astype(np.float64) if b_scale.size > 1 else float(b_scale[0]), 0,
-                        -2 ** 31 + 1, 2 ** 31 - 1, 0 if b_scale.size > 1 else None)
+    bq = quantize_array(b, b_scale.astype(np.float64), 0, -2 ** 31 + 1, 2 ** 31 - 1, 0)
     g.tensors[b_name].quant = QuantParams(b_scale, np.zeros(b_scale.size, np.int64), "int32", 0)
     qdata[b_name] = bq.astype(np.int32)

@@ -184,19 +184,19 @@ class TFLiteBuilder:
             self._fix_shapes()
         m = self.model(signature)
         if not external_buffers:
-            return _pack(m)
+            return pack(m)
         blobs = []
         for k, buf in enumerate(m.buffers):
             if buf.data is not None and len(buf.data):
                 blobs.append((buf, bytes(buf.data)))
                 buf.data = None
                 buf.offset, buf.size = (1 << 40) + k, len(blobs[-1][1])  # placeholders of the final width
-        head = _pack(m)
+        head = pack(m)
         pos = _align(len(head))
         for buf, blob in blobs:
             buf.offset = pos
             pos = _align(pos + len(blob))
-        head2 = _pack(m)
+        head2 = pack(m)
         assert len(head2) == len(head), "offsets changed the flatbuffer's size"
         out = bytearray(head2)
         for buf, blob in blobs:
@@ -206,7 +206,7 @@ class TFLiteBuilder:
 
     def _fix_shapes(self) -> None:
         """Let LiteRT compute every operator output's shape and write it into the model."""
-        interp = interpreter(_pack(self.model()))
+        interp = interpreter(pack(self.model()))
         interp.allocate_tensors()
         produced = {int(o) for op in self.operators for o in op.outputs}
         for d in interp.get_tensor_details():
@@ -225,7 +225,7 @@ def _align(n: int, a: int = 16) -> int:
     return -(-n // a) * a
 
 
-def _pack(m: fb.ModelT) -> bytes:
+def pack(m: fb.ModelT) -> bytes:
     import flatbuffers
 
     b = flatbuffers.Builder(1024)

@@ -13,9 +13,11 @@ top-1 on the full 10k test set. The JSON written to --out holds the numbers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import warnings
 import subprocess
 import sys
 import sysconfig
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -39,6 +42,12 @@ CALIB_SEED = 0
 def preprocess(images: np.ndarray, mean: float, std: float) -> np.ndarray:
     """uint8 [N,28,28] -> float32 [N,28,28,1]."""
     return ((images.astype(np.float32) - mean) / std)[..., None]
+
+
+def display_path(path: Path) -> str:
+    """Repo-relative when inside the repo, so reports do not depend on where the clone lives."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
 
 
 def venv_size_mb() -> float:
@@ -81,13 +90,19 @@ def int8_predictions(tf, tflite: bytes, x: np.ndarray) -> tuple[np.ndarray, dict
         interp.invoke()
         # The output scale is positive, so argmax of the int8 values is argmax of the dequantised ones.
         preds[i] = int(np.argmax(interp.get_tensor(out["index"])[0]))
-    ops = sorted({d["op_name"] for d in interp._get_ops_details()})
+    # Op list from an interpreter without the XNNPACK delegate, which would otherwise show as "DELEGATE".
+    plain = tf.lite.Interpreter(
+        model_content=tflite,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    ops = sorted({d["op_name"] for d in plain._get_ops_details()})
     quant = {
         "input_scale": float(in_scale),
         "input_zero_point": int(in_zp),
         "output_scale": float(out["quantization"][0]),
         "output_zero_point": int(out["quantization"][1]),
         "ops": ops,
+        "eval_kernels": "tf.lite.Interpreter default resolver (XNNPACK)",
     }
     return preds, quant
 
@@ -120,7 +135,8 @@ def main(argv=None) -> int:
     model = keras.models.load_model(args.model, compile=False)
 
     start = time.perf_counter()
-    tflite = convert_int8(tf, model, calib)
+    with contextlib.redirect_stdout(sys.stderr):  # the converter prints its SavedModel export; stdout is the JSON
+        tflite = convert_int8(tf, model, calib)
     convert_seconds = time.perf_counter() - start
 
     float_pred = model.predict(x_test, batch_size=500, verbose=0).argmax(axis=1)
@@ -129,7 +145,7 @@ def main(argv=None) -> int:
     int8_top1 = float((int8_pred == y_test).mean())
 
     report = {
-        "model": str(args.model.relative_to(REPO) if args.model.resolve().is_relative_to(REPO) else args.model),
+        "model": display_path(args.model),
         "model_sha256": hashlib.sha256(args.model.read_bytes()).hexdigest(),
         "preprocessing": {"mean": args.mean, "std": args.std},
         "calibration": {"split": "train", "n": CALIB_N, "seed": CALIB_SEED},

@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..ir import ConversionError, Graph, conv_out_size, same_pads
+from ..ir import FUSABLE, ConversionError, DynamicShapeError, Graph, conv_out_size, same_pads
 
 __all__ = ["import_keras", "SUPPORTED_LAYERS"]
 
@@ -410,7 +410,7 @@ class _Builder:
                                           f"input size {list(self.input_shape)} asks for {g} in dimension {i + 1}; "
                                           "drop --input-size or pass the model's own size")
         if any(d is None for d in dims):
-            raise ConversionError(f"input {layer.name!r} has shape {_fmt(shape)} with open dimensions; fix them with "
+            raise DynamicShapeError(f"input {layer.name!r} has shape {_fmt(shape)} with open dimensions; fix them with "
                                   "--input-size HxW (input_shape=(H, W) from Python)")
         return self.graph.add_input(self.graph.unique(layer.name), [1] + [int(d) for d in dims])
 
@@ -591,9 +591,8 @@ class _Builder:
             g.replace_uses(out, x)
 
 
-# Ops whose fused activation a later relu may take (concat / add / mul are FUSABLE too in the IR).
-_FUSE_INTO = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "concat", "max_pool2d",
-              "avg_pool2d"}
+# Ops whose fused activation a later relu may take: the IR's FUSABLE set.
+_FUSE_INTO = FUSABLE
 
 
 def _act_name(act: Any) -> str | None:

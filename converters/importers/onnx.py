@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..ir import ConversionError, Graph, same_pads, conv_out_size
+from ..ir import ConversionError, DynamicShapeError, Graph, conv_out_size, same_pads
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 NHWC_TO_NCHW = (0, 3, 1, 2)
@@ -136,7 +136,7 @@ class _Importer:
                                       f"{tuple(self.input_shape)} does not fit it")
             return (1,) + want[1:]
         if any(d is None for d in dims[1:]):
-            raise ConversionError(f"input {name!r} has dynamic dimensions {dims}; fix them with --input-size HxW "
+            raise DynamicShapeError(f"input {name!r} has dynamic dimensions {dims}; fix them with --input-size HxW "
                                   "(or input_shape= in the API)")
         return (1,) + tuple(dims[1:])
 
@@ -398,19 +398,29 @@ class _Importer:
         pads = self._spatial(node, a, (h, w), k, strides, (1, 1))
         oh = conv_out_size(h, k[0], strides[0], 1, pads[0], pads[2])
         ow = conv_out_size(w, k[1], strides[1], 1, pads[1], pads[3])
+        ceil_extra = (0, 0)
         if a.get("ceil_mode", 0):
             oh2 = -(-(h + pads[0] + pads[2] - k[0]) // strides[0]) + 1
             ow2 = -(-(w + pads[1] + pads[3] - k[1]) // strides[1]) + 1
+            # torch and ONNX drop a last window that would start in the end padding
+            oh2 -= (oh2 - 1) * strides[0] >= h + pads[0]
+            ow2 -= (ow2 - 1) * strides[1] >= w + pads[1]
             if (oh2, ow2) != (oh, ow):
-                # ceil mode adds a partial window: the same as extra padding at the end.
-                pads = (pads[0], pads[1], pads[2] + (oh2 - oh) * strides[0], pads[3] + (ow2 - ow) * strides[1])
+                # Ceil mode adds a partial window at the end: extra end padding, just enough for the last window
+                # (fix: it was (oh2 - oh) * stride, which can be a row more than needed and then not TFLite SAME).
+                ceil_extra = (max((oh2 - 1) * strides[0] + k[0] - (h + pads[0] + pads[2]), 0),
+                              max((ow2 - 1) * strides[1] + k[1] - (w + pads[1] + pads[3]), 0))
                 oh, ow = oh2, ow2
         src = self.act[x]
         if op == "avg_pool2d" and a.get("count_include_pad", 0) and any(pads):
+            # Padding counted in the average becomes explicit zeros. The ceil-mode overhang is not counted by
+            # torch (its divisor stops at the padded input's end), so it stays as uncounted pooling padding
+            # (fix: it used to be padded explicitly too, dividing the last row/column's windows by too much).
             t = self.g.add_node("pad", [src], (n, h + pads[0] + pads[2], w + pads[1] + pads[3], c),
                                 name=(node.name or x) + "/pad",
                                 pads=((0, 0), (pads[0], pads[2]), (pads[1], pads[3]), (0, 0)))
             src, pads = t, (0, 0, 0, 0)
+        pads = (pads[0], pads[1], pads[2] + ceil_extra[0], pads[3] + ceil_extra[1])
         self.emit(node, op, [src], (n, c, oh, ow), kernel=k, strides=strides, pads=pads, act=None)
 
     def op_MaxPool(self, node, a):

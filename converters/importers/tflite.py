@@ -73,15 +73,17 @@ def import_tflite(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryv
     if _fb is None:
         raise ConversionError("reading .tflite files needs the 'ai-edge-litert' package (its flatbuffer schema); "
                               "install it with: pip install 'edgevision[convert]'")
-    data, label = _read(path_or_bytes)
-    return _Importer(data, label, input_shape).run()
+    data, label, source = _read(path_or_bytes)
+    return _Importer(data, label, source, input_shape).run()
 
 
-def _read(path_or_bytes: Any) -> tuple[bytes, str]:
+def _read(path_or_bytes: Any) -> tuple[bytes, str, str]:
+    """(contents, graph name, how messages refer to the model)."""
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return bytes(path_or_bytes), "model"
+        return bytes(path_or_bytes), "model", "the given model bytes"
     if not isinstance(path_or_bytes, (str, os.PathLike)):
-        raise ConversionError(f"import_tflite takes a file path or the file's bytes; got {type(path_or_bytes).__name__}")
+        raise ConversionError("import_tflite takes a file path or the file's bytes; "
+                              f"got {type(path_or_bytes).__name__}")
     path = os.fspath(path_or_bytes)
     if not os.path.exists(path):
         raise ConversionError(f"TFLite model {path!r} not found: check the path")
@@ -90,23 +92,25 @@ def _read(path_or_bytes: Any) -> tuple[bytes, str]:
                               "converted with TensorFlow's TFLiteConverter, or imported through the Keras importer)")
     with open(path, "rb") as f:
         data = f.read()
-    return data, os.path.splitext(os.path.basename(path))[0] or "model"
+    return data, os.path.splitext(os.path.basename(path))[0] or "model", repr(path)
 
 
 class _Importer:
-    def __init__(self, data: bytes, label: str, input_shape: tuple[int, ...] | None) -> None:
+    def __init__(self, data: bytes, label: str, source: str, input_shape: tuple[int, ...] | None) -> None:
         self.data = data
         self.label = label
+        self.source = source
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
         if len(data) < 8 or data[4:8] != _FILE_IDENTIFIER:
             found = repr(data[4:8]) if len(data) >= 8 else f"only {len(data)} bytes"
             raise ConversionError(
-                f"{label!r} is not a TFLite model: expected the flatbuffer identifier 'TFL3' at byte 4, found "
+                f"{self.source} is not a TFLite model: expected the flatbuffer identifier 'TFL3' at byte 4, found "
                 f"{found}. Pass a .tflite file (ONNX and Keras models have their own importers).")
         try:
             self.model = _fb.ModelT.InitFromPackedBuf(data, 0)
         except Exception as e:  # a corrupt flatbuffer raises anything from struct.error to IndexError
-            raise ConversionError(f"{label!r} has a TFLite identifier but cannot be parsed ({type(e).__name__}: {e}); "
+            raise ConversionError(f"{self.source} has a TFLite identifier but cannot be parsed "
+                                  f"({type(e).__name__}: {e}); "
                                   "the file is truncated or corrupt: export it again") from None
         self.op_names = _enum_names(_fb.BuiltinOperator)
         self.type_names = _enum_names(_fb.TensorType)
@@ -115,7 +119,7 @@ class _Importer:
     def run(self) -> Graph:
         m = self.model
         if not m.subgraphs:
-            raise ConversionError(f"{self.label!r} has no subgraph: the file is empty or corrupt")
+            raise ConversionError(f"{self.source} has no subgraph: the file is empty or corrupt")
         sg_index, ins, outs = self._entry_points()
         self.sg = sg = m.subgraphs[sg_index]
         self.tensors = sg.tensors or []
@@ -201,7 +205,7 @@ class _Importer:
             bad = [t for t in idx if not -1 <= t < n]
             if bad:
                 raise ConversionError(f"{what} refer to tensor(s) {bad}, but the subgraph has {n} tensors: "
-                                      f"{self.label!r} is corrupt; export it again")
+                                      f"{self.source} is corrupt; export it again")
 
     def _check_float(self, sg: Any) -> None:
         """Refuse already-quantized models up front, before any per-op message could mislead."""
@@ -217,14 +221,14 @@ class _Importer:
                 tensor = self.tensors[t]
                 if tensor.type in _QUANTIZED_ACTIVATION_TYPES and t not in const_like:
                     raise ConversionError(
-                        f"{self.label!r} is already quantized: operator #{k} {self._op_name(op)} "
+                        f"{self.source} is already quantized: operator #{k} {self._op_name(op)} "
                         f"{'reads' if t in _ints(op.inputs) else 'writes'} {self.type_names[tensor.type]} tensor "
                         f"{self.names[t]!r}. The importer takes float32 models (fp16 or int8 weights are fine, "
                         "activations must be float32). An int8 TFLite model is already what this converter "
                         "produces: use it directly.")
         for t in _ints(sg.inputs):
             if self.tensors[t].type in _QUANTIZED_ACTIVATION_TYPES:
-                raise ConversionError(f"{self.label!r} is already quantized: input {self.names[t]!r} is "
+                raise ConversionError(f"{self.source} is already quantized: input {self.names[t]!r} is "
                                       f"{self.type_names[self.tensors[t].type]}; use the model directly")
 
     # -- tensors --------------------------------------------------------------------------------------------
@@ -257,7 +261,8 @@ class _Importer:
         tensor = self.tensors[t]
         dtype = _NUMPY_TYPES.get(tensor.type)
         if dtype is None:
-            raise ConversionError(f"constant {self.names[t]!r} has type {self.type_names.get(tensor.type, tensor.type)}, "
+            kind = self.type_names.get(tensor.type, tensor.type)
+            raise ConversionError(f"constant {self.names[t]!r} has type {kind}, "
                                   "which the importer cannot read (supported: float32, float16, int8, uint8, int16, "
                                   "int32, int64, bool)")
         if tensor.sparsity is not None:
@@ -311,12 +316,12 @@ class _Importer:
         if len(dims) >= 2 and dims[0] == -1:
             dims[0] = 1
         if any(d < 0 for d in dims):
+            example = ", ".join("?" if d < 0 else str(d) for d in dims)
             raise ConversionError(f"model input {name!r} has dynamic dimensions {_fmt(dims)}; pass "
-                                  f"input_shape=({', '.join('1' if i == 0 else ('H' if d < 0 else str(d)) for i, d in enumerate(dims))}) "
-                                  "with the size to convert for")
+                                  f"input_shape=({example}) with the '?' sizes to convert for")
         if len(dims) >= 2 and dims[0] != 1:
-            raise ConversionError(f"model input {name!r} has batch size {dims[0]} (shape {_fmt(dims)}); converted models "
-                                  "run one image at a time: export the model with batch 1 or a dynamic batch")
+            raise ConversionError(f"model input {name!r} has batch size {dims[0]} (shape {_fmt(dims)}); converted "
+                                  "models run one image at a time: export the model with batch 1 or a dynamic batch")
         return tuple(dims)
 
     def _value(self, t: int) -> str:
@@ -565,7 +570,8 @@ def _broadcast(op: _Op, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ..
     try:
         return tuple(np.broadcast_shapes(a, b))
     except ValueError:
-        raise op.error(f"operand shapes {_fmt(a)} and {_fmt(b)} do not broadcast", "the model file is malformed") from None
+        raise op.error(f"operand shapes {_fmt(a)} and {_fmt(b)} do not broadcast",
+                       "the model file is malformed") from None
 
 
 def _binary(kind: str) -> Callable[[_Op], None]:
@@ -729,7 +735,8 @@ def _squeeze(op: _Op) -> None:
     axes = {_axis(op, int(d), len(x)) for d in dims} if dims else {i for i, d in enumerate(x) if d == 1}
     bad = [a for a in axes if x[a] != 1]
     if bad:
-        raise op.error(f"squeezes dimension(s) {bad} of shape {_fmt(x)}, which are not 1", "the model file is malformed")
+        raise op.error(f"squeezes dimension(s) {bad} of shape {_fmt(x)}, which are not 1",
+                       "the model file is malformed")
     _reshape_or_fold(op, tuple(d for i, d in enumerate(x) if i not in axes))
 
 
