@@ -128,7 +128,7 @@ def _import_torch(module, input_shape) -> Graph:
         kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
         with torch.no_grad():
             torch.onnx.export(module, torch.zeros(shape), path, input_names=["input"], output_names=["output"],
-                              opset_version=13, do_constant_folding=True, **kwargs)
+                              opset_version=17, do_constant_folding=True, **kwargs)
         return import_onnx(path)
 
 
