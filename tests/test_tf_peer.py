@@ -7,6 +7,7 @@ TF's side there in a subprocess."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,11 @@ def peer(tmp_path_factory):
     fm = pytest.importorskip("fashion_mnist")
     from converters import convert
     tmp = tmp_path_factory.mktemp("peer")
-    subprocess.run([str(TF_PY), str(ROOT / "tools" / "tf_peer.py"), "--out", str(tmp / "tf.json"),
-                    "--tflite-out", str(tmp / "tf.tflite")], check=True, capture_output=True, cwd=ROOT)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}  # other tests run Keras on torch in this process
+    proc = subprocess.run([str(TF_PY), str(ROOT / "tools" / "tf_peer.py"), "--out", str(tmp / "tf.json"),
+                           "--tflite-out", str(tmp / "tf.tflite")], capture_output=True, text=True, cwd=ROOT,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     xt, yt = fm.load("test")
     ours = convert(MODEL, fm.calibration_images(200), None, eval=xt[:16], eval_labels=yt[:16], mean=(0,),
                    std=(255,), progress=False)
