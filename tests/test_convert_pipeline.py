@@ -221,3 +221,15 @@ def test_cli_with_image_folders_writes_model_report_and_metadata(tmp_path, capsy
     info = read_model_info(out)
     assert info.channels == 1 and info.input_size == (28, 28) and info.std == (255.0,)
     assert info.labels == tuple((FASHION / "labels.txt").read_text().split("\n")[:10])
+
+
+@pytest.mark.parametrize("fixture", ["fashion_mnist_float32.tflite", "fashion_mnist_fp16.tflite"])
+def test_float_tflite_from_tensorflow_converts_like_the_keras_file(fixture, fashion_result):
+    """TF-written float TFLite (fp16 weights behind DEQUANTIZE too) → the same int8 accuracy as the .keras."""
+    from converters import convert
+    fm, xt, yt = _fashion()
+    r = convert(ROOT / "tests" / "data" / fixture, fm.calibration_images(200), None, labels=FASHION / "labels.txt",
+                eval=xt[:2000], eval_labels=yt[:2000], mean=(0,), std=(255,), progress=False)
+    assert r.report.float_top1 - r.report.int8_top1 <= 0.5
+    assert r.report.agreement_top1 >= 99.0
+    assert r.info.labels == fashion_result.info.labels and r.info.input_size == (28, 28)

@@ -206,7 +206,8 @@ def bench_efficientnet(tf_python: Path, repeats: int, work: Path) -> dict:
         "n_calib": rep["n_calib"],
         "tf_version": rep["tf_version"],
         "float_vs_torch_max_abs": rep["float_vs_torch_max_abs"],
-        "agreement_top1": rep["tf_agreement_top1"],
+        "agreement_top1": rep["tf_agreement_top1"],  # default kernels (XNNPACK), as converters/report.py
+        "agreement_top1_builtin": rep["tf_agreement_top1_builtin"],
         "output_sqnr_db": rep["tf_output_sqnr_db"],
         # converters/report.py's output SQNR covers the first 16 evaluation images; this is the same window.
         "output_sqnr_db_first16": rep["tf_int8"]["output_sqnr_db_first16"],

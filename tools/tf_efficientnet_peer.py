@@ -14,8 +14,10 @@ with Optimize.DEFAULT, representative_dataset = the npz's calibration inputs, TF
 input/output. ``tf_convert_seconds`` is the wall time of converter.convert() (which includes TF's
 calibration); with --repeats N the fastest of N. The int8 model is scored on the npz's evaluation inputs:
 top-1 agreement with the Keras float logits and output SQNR, inputs quantized with the model's own
-scale/zero point (round half away from zero), LiteRT builtin kernels without the XNNPACK delegate (what
-converters/report.py uses for ours). --score-also scores other int8 .tflite files the same way.
+scale/zero point (round half away from zero), with the interpreter's default kernels (XNNPACK, what
+converters/report.py scores accuracy with and what the device runs) and again with the builtin kernels
+without delegate (XNNPACK rescales in float, so an output may differ by one step and a near tie flip).
+--score-also scores other int8 .tflite files the same way.
 """
 from __future__ import annotations
 
@@ -143,11 +145,18 @@ def sqnr_db(f: np.ndarray, q: np.ndarray) -> float:
     return math.inf if noise == 0 else 10 * math.log10(signal / noise)
 
 
-def score_int8(tf, tflite: bytes, x: np.ndarray, float_logits: np.ndarray) -> dict:
-    """Agreement and output SQNR of an int8-in/int8-out model against ``float_logits``."""
+KERNELS = ("xnnpack", "builtin")
+
+
+def score_int8(tf, tflite: bytes, x: np.ndarray, float_logits: np.ndarray, kernels: str = "xnnpack") -> dict:
+    """Agreement and output SQNR of an int8-in/int8-out model against ``float_logits``.
+
+    ``kernels``: "xnnpack" = the default resolver (XNNPACK delegate), "builtin" = builtin kernels only."""
+    resolver = tf.lite.experimental.OpResolverType
     interp = tf.lite.Interpreter(
         model_content=tflite, num_threads=2,
-        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        experimental_op_resolver_type=resolver.AUTO if kernels == "xnnpack"
+        else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
@@ -228,15 +237,19 @@ def main(argv=None) -> int:
         "n_weight_tensors": n_weights,
         "calib_source": meta.get("calib"),
         "cpu_count": os.cpu_count(),
-        "eval_kernels": "LiteRT builtin kernels, no XNNPACK delegate (as converters/report.py)",
+        "eval_kernels": "tf_agreement_top1/tf_output_sqnr_db: default kernels (XNNPACK); '*_builtin': builtin "
+                        "kernels without delegate",
     }
     if not args.no_eval:
         tf_score = score_int8(tf, tflite, evals, keras_logits)
+        builtin = score_int8(tf, tflite, evals, keras_logits, "builtin")
         report["tf_agreement_top1"] = tf_score.pop("agreement_top1")
         report["tf_output_sqnr_db"] = tf_score.pop("output_sqnr_db")
+        report["tf_agreement_top1_builtin"] = builtin["agreement_top1"]
+        report["tf_output_sqnr_db_builtin"] = builtin["output_sqnr_db"]
         report["tf_int8"] = tf_score
-        report["also_scored"] = {str(path): score_int8(tf, path.read_bytes(), evals, keras_logits)
-                                 for path in args.score_also}
+        report["also_scored"] = {str(path): {k: score_int8(tf, path.read_bytes(), evals, keras_logits, k)
+                                             for k in KERNELS} for path in args.score_also}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.tflite_out:
