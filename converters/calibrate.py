@@ -5,7 +5,8 @@
 ``mse``         the clipping range that minimises the expected squared error of int8 rounding plus clipping,
                 estimated from a histogram of the observed values (outlier-robust, no parameter to tune).
 
-The outlier-robust methods need a histogram over a known range, so they take a second pass over the data.
+The outlier-robust methods build a histogram of a fixed-size random sample of each tensor per batch, over a
+range that widens as needed, in the same single pass as the minimum and maximum.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .float_exec import FloatExecutor
+from .gptq import HessianCollector
 from .ir import Graph
 
 METHODS = ("minmax", "percentile", "mse")
@@ -28,6 +30,7 @@ class Calibration:
     observed: dict[str, tuple[float, float]]  # the raw min/max
     images: int
     channel_means: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # mean over all but the last axis
+    hessians: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # E[x xᵀ] per linear node output
 
 
 def _batches(data: np.ndarray, batch: int) -> Iterable[np.ndarray]:
@@ -35,9 +38,45 @@ def _batches(data: np.ndarray, batch: int) -> Iterable[np.ndarray]:
         yield data[i:i + batch]
 
 
+class _Histogram:
+    """Counts of values over [lo, lo + BINS·width) that grows as later batches reach further: doubling the
+    width merges bins pairwise, so one pass over the data suffices whatever range it turns out to have."""
+
+    def __init__(self) -> None:
+        self.counts: np.ndarray | None = None
+        self.lo = 0.0
+        self.width = 1.0
+
+    @property
+    def hi(self) -> float:
+        return self.lo + BINS * self.width
+
+    def add(self, v: np.ndarray) -> None:
+        vmin, vmax = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+        if self.counts is None:
+            self.lo, self.width = vmin, max(vmax - vmin, 1e-8) * (1 + 1e-6) / BINS
+            self.counts = np.zeros(BINS, np.int64)
+        while vmin < self.lo or vmax >= self.hi:
+            merged = self.counts.reshape(-1, 2).sum(axis=1)
+            self.counts = np.zeros(BINS, np.int64)
+            if vmin < self.lo:  # grow downwards: the old range becomes the upper half
+                self.counts[BINS // 2:] = merged
+                self.lo -= BINS * self.width
+            else:
+                self.counts[:BINS // 2] = merged
+            self.width *= 2
+        idx = ((v - self.lo) / self.width).astype(np.int64)
+        self.counts += np.bincount(np.clip(idx, 0, BINS - 1), minlength=BINS)
+
+
+SAMPLES_PER_BATCH = 1 << 16  # values per tensor per batch that feed the histogram (all feed min/max/mean)
+
+
 def calibrate(g: Graph, data: np.ndarray, method: str = "minmax", *, percentile: float = 99.99,
-              batch: int = 8, progress: Callable[[Iterable, int, str], Iterable] | None = None) -> Calibration:
-    """Run the float graph over ``data`` (N×H×W×C model inputs) and choose a range for every activation."""
+              batch: int = 8, progress: Callable[[Iterable, int, str], Iterable] | None = None,
+              hessians: bool = False) -> Calibration:
+    """Run the float graph over ``data`` (N×H×W×C model inputs) once and choose a range for every activation.
+    With ``hessians``, also collect each weighted layer's input second moments (for GPTQ weight rounding)."""
     if method not in METHODS:
         raise ValueError(f"unknown calibration method {method!r}; expected one of {', '.join(METHODS)}")
     if len(data) == 0:
@@ -46,15 +85,20 @@ def calibrate(g: Graph, data: np.ndarray, method: str = "minmax", *, percentile:
     names = [t.name for t in g.activations()]
     lo = {n: np.inf for n in names}
     hi = {n: -np.inf for n in names}
-    steps = (len(data) + batch - 1) // batch
-    wrap = progress or (lambda it, total, desc: it)
-    passes = 1 if method == "minmax" else 2
-    inp = g.inputs[0]
     sums = {n: 0.0 for n in names}
     counts = {n: 0 for n in names}
-    for x in wrap(_batches(data, batch), steps, f"calibrating (pass 1/{passes})"):
+    hists = {n: _Histogram() for n in names} if method != "minmax" else {}
+    picks: dict[int, np.ndarray] = {}  # fixed random sample positions per tensor size (reproducible)
+    rng = np.random.default_rng(0)
+    steps = (len(data) + batch - 1) // batch
+    wrap = progress or (lambda it, total, desc: it)
+    inp = g.inputs[0]
+    collector = HessianCollector(g) if hessians else None
+    for x in wrap(_batches(data, batch), steps, "calibrating"):
         acts = ex.run({inp: x}, keep=True)
         acts.setdefault(inp, x)
+        if collector is not None:
+            collector.add(acts)
         for n in names:
             v = acts[n]
             lo[n] = min(lo[n], float(v.min()))
@@ -62,32 +106,30 @@ def calibrate(g: Graph, data: np.ndarray, method: str = "minmax", *, percentile:
             flat = v.reshape(-1, v.shape[-1])
             sums[n] = sums[n] + flat.sum(axis=0, dtype=np.float64)
             counts[n] += flat.shape[0]
+            if hists:
+                r = v.reshape(-1)
+                if r.size > SAMPLES_PER_BATCH:
+                    if r.size not in picks:
+                        picks[r.size] = np.sort(rng.choice(r.size, SAMPLES_PER_BATCH, replace=False))
+                    r = r[picks[r.size]]
+                hists[n].add(r)
     observed = {n: (lo[n], hi[n]) for n in names}
     means = {n: sums[n] / counts[n] for n in names}
+    moments = collector.hessians() if collector is not None else {}
     if method == "minmax":
-        return Calibration(method, dict(observed), observed, len(data), means)
-
-    edges = {n: (min(lo[n], 0.0), max(hi[n], 0.0)) for n in names}
-    hist = {n: np.zeros(BINS, np.int64) for n in names}
-    for x in wrap(_batches(data, batch), steps, "calibrating (pass 2/2)"):
-        acts = ex.run({inp: x}, keep=True)
-        acts.setdefault(inp, x)
-        for n in names:
-            a, b = edges[n]
-            if b - a <= 0:
-                continue
-            idx = ((acts[n].ravel() - a) * ((BINS - 1e-3) / (b - a))).astype(np.int64)
-            hist[n] += np.bincount(np.clip(idx, 0, BINS - 1), minlength=BINS)
+        return Calibration(method, dict(observed), observed, len(data), means, moments)
     ranges = {}
     for n in names:
-        a, b = edges[n]
+        a, b = min(lo[n], 0.0), max(hi[n], 0.0)
+        h = hists[n]
         if b - a <= 0:
             ranges[n] = (a, b)
         elif method == "percentile":
-            ranges[n] = _percentile_range(hist[n], a, b, percentile)
+            r_lo, r_hi = _percentile_range(h.counts, h.lo, h.hi, percentile)
+            ranges[n] = (max(r_lo, a), min(r_hi, b))
         else:
-            ranges[n] = _mse_range(hist[n], a, b)
-    return Calibration(method, ranges, observed, len(data), means)
+            ranges[n] = _mse_range(h.counts, h.lo, h.hi, a, b)
+    return Calibration(method, ranges, observed, len(data), means, moments)
 
 
 def _percentile_range(h: np.ndarray, a: float, b: float, p: float) -> tuple[float, float]:
@@ -98,9 +140,13 @@ def _percentile_range(h: np.ndarray, a: float, b: float, p: float) -> tuple[floa
     return min(a + lo_bin * width, 0.0), max(a + (hi_bin + 1) * width, 0.0)
 
 
-def _mse_range(h: np.ndarray, a: float, b: float) -> tuple[float, float]:
-    """Shrink the range towards zero by a common factor; keep the factor with the least expected error."""
-    centers = a + (np.arange(BINS) + 0.5) * (b - a) / BINS
+def _mse_range(h: np.ndarray, h_lo: float, h_hi: float, a: float | None = None, b: float | None = None
+               ) -> tuple[float, float]:
+    """Shrink the observed range [a, b] towards zero by a common factor; keep the factor with the least
+    expected error, estimated from the histogram ``h`` over [h_lo, h_hi]."""
+    a = h_lo if a is None else a
+    b = h_hi if b is None else b
+    centers = h_lo + (np.arange(BINS) + 0.5) * (h_hi - h_lo) / BINS
     w = h.astype(np.float64)
     best, best_err = (a, b), np.inf
     for f in np.linspace(0.25, 1.0, 76):

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--calibration", choices=("minmax", "percentile", "mse"), default="minmax",
                    help="activation range method (default minmax)")
     q.add_argument("--percentile", type=float, default=99.99, help="for --calibration percentile")
+    q.add_argument("--weight-rounding", choices=("nearest", "gptq"), default="nearest",
+                   help="int8 weight rounding: nearest, or gptq (compensates rounding errors using the "
+                        "calibration inputs; slower, helps deep networks)")
     q.add_argument("--calib-limit", type=int, default=500, metavar="N", help="use at most N calibration images")
     q.add_argument("--eval-limit", type=int, metavar="N", help="use at most N evaluation images")
     q.add_argument("--input-type", choices=("int8", "uint8"), default="int8")
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             mean=args.mean, std=args.std, channel_order=args.channel_order, resize_mode=args.resize_mode,
             calibration=args.calibration, percentile=args.percentile, calib_limit=args.calib_limit,
             eval_limit=args.eval_limit, input_type=args.input_type, output_type=args.output_type,
-            max_drop=args.max_drop, force=args.force, name=args.name, progress=not args.quiet)
+            max_drop=args.max_drop, force=args.force, name=args.name, progress=not args.quiet,
+            weight_rounding=args.weight_rounding)
         report = result.report
         status = 0
     except ConversionRefused as e:

@@ -215,7 +215,7 @@ def convert(model: Any, calib: Any, output: str | os.PathLike | None = None, *, 
             resize_mode=None, calibration: str = "minmax", percentile: float = 99.99, calib_limit: int = 500,
             eval_limit: int | None = None, input_type: str = "int8", output_type: str = "int8",
             max_drop: float = 1.0, force: bool = False, name: str | None = None, progress: bool = True,
-            bias_correction: bool = True) -> ConversionResult:
+            bias_correction: bool = True, weight_rounding: str = "nearest") -> ConversionResult:
     """Convert ``model`` to a full-integer int8 TFLite model, calibrated on ``calib``.
 
     ``calib`` and ``eval`` are image folders or arrays (uint8 images, or float32 prepared inputs).
@@ -223,6 +223,8 @@ def convert(model: Any, calib: Any, output: str | os.PathLike | None = None, *, 
     report) when the top-1 drop exceeds ``max_drop`` and ``force`` is false; then nothing is written."""
     if calibration not in METHODS:
         raise ConversionError(f"unknown calibration method {calibration!r}; expected one of {', '.join(METHODS)}")
+    if weight_rounding not in ("nearest", "gptq"):
+        raise ConversionError(f"unknown weight rounding {weight_rounding!r}; expected nearest or gptq")
     if input_type not in ("int8", "uint8") or output_type not in ("int8", "float32"):
         raise ConversionError("input_type must be int8 or uint8; output_type int8 or float32")
     try:
@@ -249,10 +251,10 @@ def convert(model: Any, calib: Any, output: str | os.PathLike | None = None, *, 
             cdata = cdata[np.sort(np.random.default_rng(0).choice(len(cdata), calib_limit, replace=False))]
     if len(cdata) < 10:
         notes.append(f"only {len(cdata)} calibration images; 100-500 varied photos give more reliable ranges")
-    cal = calibrate(graph, cdata, calibration, percentile=percentile, progress=prog)
+    cal = calibrate(graph, cdata, calibration, percentile=percentile, progress=prog, hessians=weight_rounding == "gptq")
     in_params = input_quant_params(info)
     qg = quantize_graph(graph, cal.ranges, input_params=in_params, input_dtype=input_type, output_dtype=output_type,
-                        channel_means=cal.channel_means if bias_correction else None)
+                        channel_means=cal.channel_means if bias_correction else None, hessians=cal.hessians or None)
     written = write_tflite(qg)
 
     targets = None

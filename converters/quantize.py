@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 
+from .gptq import gptq_weights
 from .ir import ConversionError, Graph, QuantParams
 
 # Ops whose int8 kernel does not rescale: every activation tensor they touch shares quantization parameters.
@@ -72,13 +73,14 @@ class _Groups:
 
 def quantize_graph(g: Graph, ranges: dict[str, tuple[float, float]], *,
                    input_params: tuple[float, int] | None = None, input_dtype: str = "int8",
-                   output_dtype: str = "int8", channel_means: dict[str, np.ndarray] | None = None
-                   ) -> QuantizedGraph:
+                   output_dtype: str = "int8", channel_means: dict[str, np.ndarray] | None = None,
+                   hessians: dict[str, np.ndarray] | None = None) -> QuantizedGraph:
     """Annotate every tensor of ``g`` with :class:`QuantParams` and quantize its constants.
 
     ``ranges`` maps each activation tensor to its calibrated (min, max). ``input_params`` fixes the input's
     (scale, zero point) — used when the normalisation maps pixels exactly onto int8 (see ``convert``).
-    ``channel_means`` (per activation tensor, the calibration mean of each channel) enables bias correction."""
+    ``channel_means`` (per activation tensor, the calibration mean of each channel) enables bias correction;
+    ``hessians`` (per weighted node's output tensor, its inputs' second moments) enables GPTQ weight rounding."""
     groups = _Groups()
     for node in g.nodes:
         if node.op in TIED_OPS:
@@ -119,7 +121,8 @@ def quantize_graph(g: Graph, ranges: dict[str, tuple[float, float]], *,
     qdata: dict[str, np.ndarray] = {}
     for node in g.nodes:
         if node.op in ("conv2d", "depthwise_conv2d", "fully_connected"):
-            _quantize_linear(g, node, qdata, (channel_means or {}).get(node.inputs[0]))
+            _quantize_linear(g, node, qdata, (channel_means or {}).get(node.inputs[0]),
+                             (hessians or {}).get(node.outputs[0]))
         else:
             for i in node.inputs:
                 t = g.tensors[i]
@@ -148,7 +151,8 @@ def _bias_correction(op: str, delta: np.ndarray, mean_in: np.ndarray, multiplier
     return delta @ mean_in  # fully connected: delta [O, K]
 
 
-def _quantize_linear(g: Graph, node, qdata: dict[str, np.ndarray], mean_in: np.ndarray | None = None) -> None:
+def _quantize_linear(g: Graph, node, qdata: dict[str, np.ndarray], mean_in: np.ndarray | None = None,
+                     hessian: np.ndarray | None = None) -> None:
     x, w_name = node.inputs[0], node.inputs[1]
     w = g.const(w_name).astype(np.float64)
     # Per output channel everywhere: CONV_2D and FULLY_CONNECTED along axis 0, DEPTHWISE_CONV_2D along 3.
@@ -159,7 +163,10 @@ def _quantize_linear(g: Graph, node, qdata: dict[str, np.ndarray], mean_in: np.n
     # an all-zero channel still needs a positive scale
     w_scale = np.where(amax > 0, amax / 127.0, 1e-9 / 127.0).astype(np.float32)
     g.tensors[w_name].quant = QuantParams(w_scale, np.zeros(w_scale.size, np.int64), "int8", axis)
-    qdata[w_name] = quantize_array(w, w_scale.astype(np.float64), 0, -127, 127, axis).astype(np.int8)
+    if hessian is not None:
+        qdata[w_name] = gptq_weights(node.op, w, w_scale, hessian, node.attrs.get("multiplier", 1)).astype(np.int8)
+    else:
+        qdata[w_name] = quantize_array(w, w_scale.astype(np.float64), 0, -127, 127, axis).astype(np.int8)
     in_scale = float(g.tensors[x].quant.scale[0])
     out_ch = w.shape[axis]
     b_scale = (in_scale * w_scale.astype(np.float64)).astype(np.float32)
