@@ -1,16 +1,9 @@
 """Scores → ranked labels."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    index: int
-    label: str
-    score: float
+from .frames import Prediction
 
 
 def probabilities(scores: np.ndarray) -> np.ndarray:

@@ -1,0 +1,4 @@
+"""Result sinks (see base.py for the interface)."""
+from .base import Sink
+
+__all__ = ["Sink"]

@@ -1,0 +1,4 @@
+"""Frame sources (see base.py for the interface)."""
+from .base import EndOfStream, Source, SourceError
+
+__all__ = ["EndOfStream", "Source", "SourceError"]
