@@ -69,6 +69,7 @@ class _Histogram:
         self.counts += np.bincount(np.clip(idx, 0, BINS - 1), minlength=BINS)
 
 
+HESSIAN_IMAGES = 64  # calibration images that feed GPTQ's input moments
 SAMPLES_PER_BATCH = 1 << 16  # values per tensor per batch that feed the histogram (all feed min/max/mean)
 
 
@@ -94,11 +95,13 @@ def calibrate(g: Graph, data: np.ndarray, method: str = "minmax", *, percentile:
     wrap = progress or (lambda it, total, desc: it)
     inp = g.inputs[0]
     collector = HessianCollector(g) if hessians else None
+    seen = 0
     for x in wrap(_batches(data, batch), steps, "calibrating"):
         acts = ex.run({inp: x}, keep=True)
         acts.setdefault(inp, x)
-        if collector is not None:
+        if collector is not None and seen < HESSIAN_IMAGES:  # second moments settle long before ranges do
             collector.add(acts)
+        seen += len(x)
         for n in names:
             v = acts[n]
             lo[n] = min(lo[n], float(v.min()))

@@ -13,18 +13,24 @@ import numpy as np
 
 from .ir import Graph, Node
 
-MAX_ROWS = 1 << 15  # input vectors per batch and layer that feed H (a fixed random subset beyond this)
+MAX_ROWS = 1 << 14  # input vectors per batch and layer that feed H (a random subset beyond this)
+MAX_DEPTHWISE_ROWS = 1 << 9  # per batch for depthwise layers (H is only taps × taps per channel there)
 
 
-def _patches(x: np.ndarray, node: Node, kh: int, kw: int) -> np.ndarray:
-    """Input patches of a convolution, [positions, KH, KW, C], in the weight's (kh, kw, c) order."""
+def _sampled_patches(x: np.ndarray, node: Node, kh: int, kw: int, n: int, rng) -> np.ndarray:
+    """``n`` random input patches of a convolution (or all of them if fewer), [P, KH, KW, C], in the weight's
+    (kh, kw, c) order. Windows are gathered from a strided view: nothing of full im2col size is built."""
     t, l, b, r = node.attrs["pads"]
     sh, sw = node.attrs["strides"]
     dh, dw = node.attrs["dilations"]
     xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
     win = np.lib.stride_tricks.sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
-    win = win[:, ::sh, ::sw, :, ::dh, ::dw]  # [N, OH, OW, C, KH, KW]
-    return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh, kw, x.shape[-1])
+    win = win[:, ::sh, ::sw, :, ::dh, ::dw]  # [N, OH, OW, C, KH, KW] view
+    total = win.shape[0] * win.shape[1] * win.shape[2]
+    idx = np.arange(total) if total <= n else rng.integers(0, total, n)
+    ni, rest = np.divmod(idx, win.shape[1] * win.shape[2])
+    oi, wi = np.divmod(rest, win.shape[2])
+    return win[ni, oi, wi].transpose(0, 2, 3, 1)  # [P, KH, KW, C]
 
 
 class HessianCollector:
@@ -39,8 +45,8 @@ class HessianCollector:
 
     def _rows(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) > MAX_ROWS:
-            rows = rows[np.sort(self.rng.choice(len(rows), MAX_ROWS, replace=False))]
-        return rows.astype(np.float64)
+            rows = rows[self.rng.integers(0, len(rows), MAX_ROWS)]
+        return np.ascontiguousarray(rows, dtype=np.float32)
 
     def add(self, acts: dict[str, np.ndarray]) -> None:
         for n in self.nodes:
@@ -48,25 +54,27 @@ class HessianCollector:
             w = self.g.const(n.inputs[1])
             if n.op == "fully_connected":
                 rows = self._rows(x.reshape(-1, w.shape[1]))
-                h = rows.T @ rows
             elif n.op == "conv2d":
                 kh, kw = w.shape[1:3]
-                if kh == kw == 1 and n.attrs["strides"] == (1, 1) and not any(n.attrs["pads"]):
+                if kh == kw == 1 and tuple(n.attrs["strides"]) == (1, 1) and not any(n.attrs["pads"]):
                     rows = self._rows(x.reshape(-1, x.shape[-1]))
                 else:
-                    p = _patches(x, n, kh, kw)
-                    rows = self._rows(p[self.rng.choice(len(p), min(len(p), MAX_ROWS), replace=False)]
-                                      .reshape(-1, kh * kw * x.shape[-1]))
-                h = rows.T @ rows
+                    p = _sampled_patches(x, n, kh, kw, MAX_ROWS, self.rng)
+                    rows = np.ascontiguousarray(p.reshape(len(p), -1), dtype=np.float32)
             else:  # depthwise: one KH·KW × KH·KW moment per input channel
                 kh, kw = w.shape[1:3]
-                p = _patches(x, n, kh, kw)
-                sel = p[self.rng.choice(len(p), min(len(p), MAX_ROWS // 4), replace=False)]
-                rows = sel.reshape(len(sel), kh * kw, -1).astype(np.float64)  # [P, taps, C]
-                h = np.einsum("pic,pjc->cij", rows, rows, optimize=True)
-            key = n.outputs[0]
-            self.sums[key] = self.sums.get(key, 0.0) + h
-            self.counts[key] = self.counts.get(key, 0) + (len(rows))
+                p = _sampled_patches(x, n, kh, kw, MAX_DEPTHWISE_ROWS, self.rng)
+                per_channel = np.ascontiguousarray(p.reshape(len(p), kh * kw, -1).transpose(2, 0, 1),
+                                                   dtype=np.float32)  # [C, P, taps]
+                h = np.matmul(per_channel.transpose(0, 2, 1), per_channel).astype(np.float64)
+                self._accumulate(n, h, len(p))
+                continue
+            self._accumulate(n, (rows.T @ rows).astype(np.float64), len(rows))
+
+    def _accumulate(self, n: Node, h: np.ndarray, count: int) -> None:
+        key = n.outputs[0]
+        self.sums[key] = self.sums.get(key, 0.0) + h
+        self.counts[key] = self.counts.get(key, 0) + count
 
     def hessians(self) -> dict[str, np.ndarray]:
         return {k: v / max(self.counts[k], 1) for k, v in self.sums.items()}

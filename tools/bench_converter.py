@@ -195,7 +195,8 @@ def bench_efficientnet(tf_python: Path, repeats: int, work: Path) -> dict:
 
     log("EfficientNet-Lite0: ours")
     ours = time_ours(onnx_path, calib, repeats, work, eval=evals, mean=eff.MEAN, std=eff.STD,
-                     resize_mode=eff.RESIZE_MODE, calibration=bdm.CALIBRATION, labels=bdm.LABELS,
+                     resize_mode=eff.RESIZE_MODE, calibration=bdm.CALIBRATION,
+                     weight_rounding=bdm.WEIGHT_ROUNDING, labels=bdm.LABELS,
                      max_drop=bdm.MAX_DISAGREEMENT, name="EfficientNet-Lite0 (ImageNet, int8)")
     log("EfficientNet-Lite0: TensorFlow (tools/tf_efficientnet_peer.py)")
     rep = run_tf(tf_python, ["tools/tf_efficientnet_peer.py", str(npz_path), "--repeats", str(repeats)])

@@ -18,7 +18,8 @@ for arg in "$@"; do
     esac
 done
 
-APT_PACKAGES=(dataset-fashion-mnist python3-venv)
+# chromium: the web view's browser test (driven by Playwright, never downloading a browser)
+APT_PACKAGES=(dataset-fashion-mnist python3-venv chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,0 +1,6 @@
+"""``python -m edgevision`` is the ``edgevision`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

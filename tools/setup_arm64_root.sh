@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Build an arm64 Debian 13 (trixie) userland, run under qemu user emulation, in which picamera2 and Debian's
+# python3-libcamera are installed: tests/test_picamera2_arm64.py imports edgevision's Picamera2 source there
+# against the real libraries. Needs root (debootstrap, chroot, mount) and the network to Debian and PyPI.
+# Idempotent: each finished step leaves a marker in ROOT/.edgevision/ and is skipped on the next run.
+#
+# usage: tools/setup_arm64_root.sh [ROOT]      ROOT defaults to .cache/arm64-trixie in the repository
+#        then: EDGEVISION_ARM64_ROOT=ROOT pytest -m arm64 tests/test_picamera2_arm64.py
+set -euo pipefail
+
+log() { printf 'setup_arm64_root: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+case "${1:-}" in
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -*) log "unknown option $1"; exit 2 ;;
+esac
+(($# <= 1)) || { sed -n '7,8p' "$0" >&2; exit 2; }
+root="${1:-$repo/.cache/arm64-trixie}"
+mkdir -p "$root"
+root="$(cd "$root" && pwd)"
+stamp="$root/.edgevision"
+SUITE=trixie
+MIRROR=http://deb.debian.org/debian
+VENV=/opt/edgevision-venv  # inside ROOT: picamera2 from PyPI over Debian's python3-libcamera
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot and mount need it)"
+start=$SECONDS
+
+# --- host tools ------------------------------------------------------------------------------------------
+HOST_PACKAGES=(qemu-user-static debootstrap)
+missing=()
+for p in "${HOST_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+qemu=/usr/bin/qemu-aarch64-static
+[[ -x $qemu ]] || die "$qemu missing after installing qemu-user-static"
+
+# --- binfmt_misc: run aarch64 ELF files through qemu ------------------------------------------------------
+# The F flag makes the kernel open the interpreter now, so it works inside the chroot without a copy there.
+# Debian's own entry uses a -P wrapper that breaks debootstrap here; ours is registered under its own name and,
+# being newer, is matched first.
+binfmt=/proc/sys/fs/binfmt_misc
+[[ -e $binfmt/register ]] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+[[ -e $binfmt/register ]] || die "cannot mount binfmt_misc at $binfmt (a container without it cannot run this)"
+entry=edgevision-qemu-aarch64
+if [[ ! -e $binfmt/$entry ]]; then
+    log "registering $qemu for aarch64 ELF in binfmt_misc ($entry)"
+    printf '%s' ":$entry:M::"'\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'":"'\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'":$qemu:F" \
+        > "$binfmt/register"
+fi
+grep -q '^enabled' "$binfmt/$entry" || echo 1 > "$binfmt/$entry"
+
+# --- mounts, always undone ---------------------------------------------------------------------------------
+mounted=()
+cleanup() {
+    local i
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+        umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" 2>/dev/null || log "could not unmount ${mounted[i]}"
+    done
+}
+trap cleanup EXIT
+mount_in_root() {  # mount_in_root TYPE DIR
+    mountpoint -q "$root/$2" && return 0
+    mkdir -p "$root/$2"
+    mount -t "$1" "$1" "$root/$2"
+    mounted+=("$root/$2")
+}
+in_root() { LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$root" "$@"; }
+step_done() { [[ -f $stamp/$1 ]]; }
+mark() { mkdir -p "$stamp"; date -u +%FT%TZ > "$stamp/$1"; log "step $1 done ($((SECONDS - start)) s so far)"; }
+
+# --- debootstrap ---------------------------------------------------------------------------------------------
+if ! step_done stage1; then
+    log "debootstrap --foreign $SUITE arm64 minbase into $root"
+    debootstrap --foreign --arch=arm64 --variant=minbase "$SUITE" "$root" "$MIRROR" >/dev/null
+    mark stage1
+fi
+if ! step_done stage2; then
+    log "debootstrap second stage (emulated)"
+    in_root /debootstrap/debootstrap --second-stage >/dev/null
+    mark stage2
+fi
+
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+mkdir -p "$root/etc/ssl/certs"
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+mount_in_root proc proc
+mount_in_root sysfs sys
+
+# --- Debian packages ---------------------------------------------------------------------------------------
+# Required: the interpreter, pip/venv and the real libcamera bindings. Wanted: picamera2's Python dependencies
+# as Debian builds them, so pip has nothing to compile under emulation; any that trixie lacks comes from PyPI.
+REQUIRED=(python3 python3-venv python3-pip python3-libcamera python3-numpy python3-pil)
+WANTED=(python3-av python3-prctl python3-piexif python3-simplejpeg python3-jsonschema python3-tqdm
+        python3-libarchive-c python3-openexr python3-pidng python3-videodev2 python3-kms++ libcamera-ipa)
+if ! step_done apt; then
+    log "apt-get update (emulated)"
+    in_root apt-get update -qq
+    available=() unavailable=()
+    for p in "${WANTED[@]}"; do
+        if in_root apt-cache policy "$p" 2>/dev/null | grep -E '^ *Candidate:' | grep -qv '(none)'; then
+            available+=("$p")
+        else
+            unavailable+=("$p")
+        fi
+    done
+    log "not in Debian $SUITE arm64: ${unavailable[*]:-(none)}"
+    printf '%s\n' "${unavailable[@]}" > "$root/.unavailable-packages.tmp"
+    log "apt-get install ${REQUIRED[*]} ${available[*]} (emulated; a few minutes)"
+    in_root apt-get install -y -qq --no-install-recommends "${REQUIRED[@]}" "${available[@]}" >/dev/null
+    in_root apt-get clean
+    mkdir -p "$stamp"
+    mv "$root/.unavailable-packages.tmp" "$stamp/unavailable-packages"
+    mark apt
+fi
+
+# --- picamera2 from PyPI --------------------------------------------------------------------------------
+# A venv that sees Debian's packages (libcamera has no wheel; it must be the system's build).
+if ! step_done picamera2; then
+    log "venv $VENV with system site packages; pip install picamera2 (emulated)"
+    in_root python3 -m venv --system-site-packages "$VENV"
+    in_root "$VENV/bin/pip" install -q --disable-pip-version-check --prefer-binary picamera2
+    mark picamera2
+fi
+
+log "checking: import libcamera, picamera2"
+in_root "$VENV/bin/python3" -c 'import libcamera, picamera2; print("picamera2", picamera2.__file__)' >&2
+log "ready in $((SECONDS - start)) s: EDGEVISION_ARM64_ROOT=$root pytest -m arm64 tests/test_picamera2_arm64.py"
