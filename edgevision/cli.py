@@ -109,10 +109,10 @@ def cpu_features(path: str = "/proc/cpuinfo") -> tuple[str, list[str]]:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 key, _, value = line.partition(":")
-                key = key.strip().lower()
-                if key in ("flags", "features"):
+                key = key.strip()
+                if key.lower() in ("flags", "features"):
                     feats.update(value.split())
-                elif key in ("model name", "hardware", "model") and not model:
+                elif key in ("model name", "Model", "Hardware") and not model:  # x86; Raspberry Pi; other Arm
                     model = value.strip()
     except OSError:
         pass
@@ -329,6 +329,12 @@ def _make_sinks(cfg: dict) -> list:
     return sinks
 
 
+def overlap_preprocessing(threads) -> bool:
+    """Prepare frames in the capture thread (overlapping inference) only when a core is free for it: with
+    inference on every core the two threads just contend (measured: slower than preparing inline)."""
+    return (os.cpu_count() or 1) >= (threads or 1) + 2
+
+
 def _close_all(things) -> None:
     for t in things:
         try:
@@ -359,7 +365,7 @@ def cmd_run(args) -> int:
             source.close()
             raise
         pipeline = Pipeline(source, backend, info, classifier, sinks, max_frames=cfg["frames"],
-                            newest_wins=newest_wins)
+                            newest_wins=newest_wins, prepare_in_capture=overlap_preprocessing(cfg["threads"]))
         try:
             stats = pipeline.run()
         except PipelineError as e:
@@ -391,7 +397,7 @@ def _peak_rss_mb() -> float | None:
     return rss / 1024.0 if sys.platform != "darwin" else rss / 2 ** 20  # KiB on Linux, bytes on macOS
 
 
-def bench_pipeline(backend, info, frames: int, size=(1280, 720), sinks=()) -> dict:
+def bench_pipeline(backend, info, frames: int, size=(1280, 720), sinks=(), **pipeline_options) -> dict:
     """End-to-end throughput on the demo source played as fast as possible (no frame dropped), ``size``
     frames, so preprocessing does real work; returns the pipeline's stats."""
     import time
@@ -402,8 +408,9 @@ def bench_pipeline(backend, info, frames: int, size=(1280, 720), sinks=()) -> di
     from .sources.retry import RetryingSource
     src = RetryingSource(lambda: DemoSource(fps=_UNPACED_FPS, loop=True, size=size))
     src.open()  # decode the photos before the clock starts
+    pipeline_options.setdefault("prepare_in_capture", overlap_preprocessing(getattr(backend, "threads", None)))
     pipe = Pipeline(src, backend, info, Classifier(info.labels), list(sinks), max_frames=frames,
-                    newest_wins=False, stats_window=frames)
+                    newest_wins=False, stats_window=frames, **pipeline_options)
     t0 = time.perf_counter()
     stats = pipe.run()
     stats["wall_fps"] = stats["frames"] / (time.perf_counter() - t0)

@@ -9,12 +9,15 @@ capture         ``source.read()``, then ``frame.to_rgb()`` and ``prepare()``; th
 inference       the thread that calls :meth:`Pipeline.run`: takes the newest prepared frame, ``backend.infer``,
                 the classifier, makes the :class:`~edgevision.frames.Result`, hands it to the results thread.
 results         publishes each result to every sink, in order. Its queue holds two results; if the sinks fall
-                further behind, the oldest waiting result is dropped (counted) rather than stalling inference.
+                further behind, the oldest waiting result is dropped (counted) rather than stalling inference
+                (``newest_wins=False``: inference waits instead, and every result is published).
 ==============  ===========================================================================================
 
 Preprocessing runs in the capture thread so that it overlaps inference (numpy and LiteRT release the GIL),
 at the price of preparing frames that are then dropped; at 30 fps and ~1-4 ms per frame that is a few percent
-of one core.
+of one core. That only pays when a core is free: with ``prepare_in_capture=False`` the inference thread
+prepares the frame it takes instead (the CLI chooses by core count; on a busy 2-core machine overlapping made
+inference ~30 % slower through contention).
 
 Timings per result (``timings_ms``): ``preprocess`` (to_rgb + prepare), ``inference``, ``postprocess``
 (classifier), ``sinks`` (the time the previous result took to publish: a result is measured before it is
@@ -59,7 +62,7 @@ class _Capture:
 
     __slots__ = ("frame", "x", "t_capture", "preprocess_ms")
 
-    def __init__(self, frame: Frame, x: np.ndarray, t_capture: float, preprocess_ms: float):
+    def __init__(self, frame: Frame, x: Optional[np.ndarray], t_capture: float, preprocess_ms: float):
         self.frame, self.x, self.t_capture, self.preprocess_ms = frame, x, t_capture, preprocess_ms
 
 
@@ -80,7 +83,7 @@ class Pipeline:
 
     def __init__(self, source: Source, backend, info: ModelInfo, classifier: Classifier,
                  sinks: Sequence[Sink] = (), *, max_frames: Optional[int] = None, stats_window: int = 100,
-                 newest_wins: bool = True, results_queue: int = 2):
+                 newest_wins: bool = True, results_queue: int = 2, prepare_in_capture: bool = True):
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
             raise ValueError(f"max_frames must be a positive integer or None, got {max_frames!r}")
         if not (isinstance(stats_window, int) and stats_window >= 2):
@@ -94,6 +97,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.max_frames = max_frames
         self.newest_wins = newest_wins
+        self.prepare_in_capture = prepare_in_capture
 
         self._stop = threading.Event()
         self._ran = False
@@ -182,7 +186,7 @@ class Pipeline:
         return self.stats()
 
     def _capture_loop(self) -> None:
-        info, newest_wins = self.info, self.newest_wins
+        info, newest_wins, early = self.info, self.newest_wins, self.prepare_in_capture
         try:
             self.source.open()
             while not self._stop.is_set():
@@ -191,7 +195,7 @@ class Pipeline:
                 except EndOfStream:
                     break
                 t_got = time.monotonic()
-                x = prepare(frame.to_rgb(), info)
+                x = prepare(frame.to_rgb(), info) if early else None
                 prep_ms = (time.monotonic() - t_got) * 1000.0
                 item = _Capture(frame, x, frame.t_capture or t_got, prep_ms)
                 with self._slot_lock:
@@ -229,6 +233,10 @@ class Pipeline:
             item = self._take()
             if item is None:
                 break
+            if item.x is None:  # prepare_in_capture=False: prepare here, only the frames that are used
+                t = time.monotonic()
+                item.x = prepare(item.frame.to_rgb(), self.info)
+                item.preprocess_ms = (time.monotonic() - t) * 1000.0
             t0 = time.monotonic()
             scores = backend.infer(item.x)
             t1 = time.monotonic()
@@ -256,7 +264,10 @@ class Pipeline:
         if not self.sinks:
             return
         with self._results_lock:
-            if len(self._results) >= self._results_max:
+            if not self.newest_wins:  # every frame is processed, so every result is published
+                while len(self._results) >= self._results_max and not self._results_closed:
+                    self._results_lock.wait(_POLL)
+            elif len(self._results) >= self._results_max:
                 self._results.popleft()
                 with self._stats_lock:
                     self._results_dropped += 1
@@ -271,6 +282,7 @@ class Pipeline:
                 if not self._results:
                     return  # closed and drained
                 result, frame = self._results.popleft()
+                self._results_lock.notify()  # a lossless pipeline waits for room
             t0 = time.monotonic()
             for sink in self.sinks:
                 try:

@@ -16,7 +16,7 @@ from edgevision.frames import Frame
 from edgevision.sources import CorruptFrameError, EndOfStream, Source, SourceError, camera_present, open_source
 from edgevision.sources.retry import RetryingSource
 
-import fake_picamera2  # noqa: E402  (tests/ is on sys.path via rootdir conftest-less import)
+import fake_picamera2  # pytest puts tests/ on sys.path (the folder has no __init__.py)
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -36,9 +36,9 @@ def test_core_sources_import_with_numpy_alone():
 
 # --- demo ----------------------------------------------------------------------------------------------------
 def test_demo_gives_rgb_photos_with_seq_counting_frames():
-    with open_source("demo", fps=200) as src:
+    with open_source("demo", fps=50) as src:
         frames = [src.read() for _ in range(3)]
-    assert [f.seq for f in frames] == [0, 1, 2]
+    assert frames[0].seq == 0 and frames[0].seq < frames[1].seq < frames[2].seq  # gaps only if this runs late
     for f in frames:
         assert f.format == "rgb" and f.data.dtype == np.uint8 and f.data.shape == (f.height, f.width, 3)
         assert f.source.startswith("demo:")

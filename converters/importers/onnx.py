@@ -278,19 +278,12 @@ class _Importer:
 
     def op_Sub(self, node, a):
         x, y = node.input
-        if y in self.consts:
+        if y in self.consts:  # x - c = x + (-c)
             self.consts[y + "/neg"] = -np.asarray(self.consts[y], np.float32)
-            node.input[1] = y + "/neg"
-            return self._binary(node, "add")
-        if x in self.consts:  # c - y = c + (-1 * y)
+        else:  # x - y = x + (-1 · y)
             neg = self.g.add_node("mul", [self.act[y], self.g.add_const("minus_one", np.array([-1.0], np.float32))],
                                   self.g.tensors[self.act[y]].shape, name=(node.name or y) + "/neg", act=None)
             self.act[y + "/neg"], self.shape[y + "/neg"] = neg, self.shape[y]
-            node.input[1] = y + "/neg"
-            return self._binary(node, "add")
-        neg = self.g.add_node("mul", [self.act[y], self.g.add_const("minus_one", np.array([-1.0], np.float32))],
-                              self.g.tensors[self.act[y]].shape, name=(node.name or y) + "/neg", act=None)
-        self.act[y + "/neg"], self.shape[y + "/neg"] = neg, self.shape[y]
         node.input[1] = y + "/neg"
         self._binary(node, "add")
 

@@ -57,8 +57,9 @@ def open_source(
     size: Optional[Tuple[int, int]] = None,
 ) -> Source:
     """Make (not yet open) the source a spec names; see ``SPEC_FORMS``. ``fps`` paces the demo and image
-    sources, ``loop`` restarts files and folders at their end (default: the demo loops, files do not), ``size``
-    (w, h) scales the demo photos. Raises ValueError for a spec of no known form."""
+    sources and sets the Pi camera's rate, ``loop`` restarts files and folders at their end (default: the demo
+    loops, files do not), ``size`` (w, h) scales the demo photos or sets the Pi camera's main stream. Raises
+    ValueError for a spec of no known form."""
     if not isinstance(spec, str) or not spec.strip():
         raise _spec_error(str(spec), "empty spec")
     spec = spec.strip()
@@ -73,7 +74,9 @@ def open_source(
     if m:
         from .picamera2_source import Picamera2Source
 
-        kwargs = {} if fps is None else {"fps": fps}
+        kwargs: dict = {} if fps is None else {"fps": fps}
+        if size is not None:
+            kwargs["main_size"] = size
         return Picamera2Source(camera_num=int(m.group(1) or 0), **kwargs)
 
     m = re.fullmatch(r"usb:(\d+)", low) or re.fullmatch(r"/dev/video(\d+)", spec)

@@ -122,7 +122,9 @@ class Picamera2Source(Source):
         if self.lores_size is not None:
             lores_fmt = self.lores_format or ("YUV420" if self.platform == "vc4" else "RGB888")
             if self.platform == "vc4" and lores_fmt != "YUV420":
-                raise ValueError(f"lores_format {lores_fmt} is not possible on a Pi 4 (VC4 ISP): its lores must be YUV420")
+                raise ValueError(
+                    f"lores_format {lores_fmt} is not possible on a Pi 4 (VC4 ISP): its lores must be YUV420"
+                )
         try:
             cam = Picamera2(self.camera_num)
         except Exception as e:
