@@ -42,7 +42,21 @@ def test_demo_gives_rgb_photos_with_seq_counting_frames():
     for f in frames:
         assert f.format == "rgb" and f.data.dtype == np.uint8 and f.data.shape == (f.height, f.width, 3)
         assert f.source.startswith("demo:")
-    assert frames[0].source != frames[1].source
+    assert frames[0].source == frames[1].source  # the spec holds each photo in view for a few seconds
+
+
+def test_demo_hold_keeps_each_photo_for_round_hold_times_fps_frames():
+    from edgevision.sources.demo import DemoSource
+    with DemoSource(fps=1000, loop=False, hold=0.003) as src:
+        names = []
+        while True:
+            try:
+                names.append(src.read().source)
+            except EndOfStream:
+                break
+    photos = sorted(set(names))
+    assert len(names) == 3 * len(photos)
+    assert names[0] == names[1] == names[2] != names[3]
 
 
 def test_demo_n_frames_at_fps_take_n_over_fps():

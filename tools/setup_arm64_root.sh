@@ -120,12 +120,27 @@ if ! step_done apt; then
 fi
 
 # --- picamera2 from PyPI --------------------------------------------------------------------------------
-# A venv that sees Debian's packages (libcamera has no wheel; it must be the system's build).
-if ! step_done picamera2; then
-    log "venv $VENV with system site packages; pip install picamera2 (emulated)"
-    in_root python3 -m venv --system-site-packages "$VENV"
-    in_root "$VENV/bin/pip" install -q --disable-pip-version-check --prefer-binary picamera2
-    mark picamera2
+# A venv that sees Debian's packages (libcamera has no wheel; it must be the system's build). PiDNG, a
+# picamera2 dependency, is a source-only package with C code: it needs a compiler and Python's headers.
+# picamera2 imports kms++'s bindings (Raspberry Pi OS: python3-kms++, not in Debian); on PyPI they are
+# rpi-kms, a C++ source build (meson) against libdrm. The marker holds the list, so a changed list installs
+# again.
+BUILD=(gcc g++ libc6-dev python3-dev pkg-config libdrm-dev libfmt-dev)
+PIP_PACKAGES=(picamera2 rpi-kms)
+if [[ "$(cat "$stamp/pip" 2>/dev/null)" != "${PIP_PACKAGES[*]}" ]]; then
+    log "apt-get install ${BUILD[*]} (to build PiDNG and rpi-kms, which have no wheels; emulated)"
+    in_root apt-get install -y -qq --no-install-recommends "${BUILD[@]}" >/dev/null
+    [[ -x $root$VENV/bin/python3 ]] || in_root python3 -m venv --system-site-packages "$VENV"
+    # pip inside trusts the CA bundle pip trusts here (a proxy's CA may be in it); Debian's ca-certificates
+    # rebuilt the root's own bundle without it.
+    host_ca="${PIP_CERT:-${REQUESTS_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}}"
+    cp "$host_ca" "$root/etc/ssl/certs/edgevision-host-ca.crt"
+    log "pip install ${PIP_PACKAGES[*]} into $VENV (emulated)"
+    in_root env -u PIP_FIND_LINKS PIP_CERT=/etc/ssl/certs/edgevision-host-ca.crt \
+        "$VENV/bin/pip" install -q --disable-pip-version-check --prefer-binary "${PIP_PACKAGES[@]}"
+    mkdir -p "$stamp"
+    echo "${PIP_PACKAGES[*]}" > "$stamp/pip"
+    log "step pip done ($((SECONDS - start)) s so far)"
 fi
 
 log "checking: import libcamera, picamera2"

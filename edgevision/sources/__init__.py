@@ -49,6 +49,9 @@ def _spec_error(spec: str, why: str) -> ValueError:
     return ValueError(f"cannot open source {spec!r}: {why}; expected one of:\n  {forms}")
 
 
+DEMO_HOLD_SECONDS = 3.0
+
+
 def open_source(
     spec: str,
     *,
@@ -68,7 +71,9 @@ def open_source(
     if low == "demo":
         from .demo import DemoSource
 
-        return DemoSource(fps=10.0 if fps is None else fps, loop=True if loop is None else loop, size=size)
+        # Each photo stays in view for 3 s, so that the smoothed label settles as it would on a real camera.
+        return DemoSource(fps=10.0 if fps is None else fps, loop=True if loop is None else loop, size=size,
+                          hold=DEMO_HOLD_SECONDS)
 
     m = re.fullmatch(r"picamera2(?::(\d+))?", low)
     if m:

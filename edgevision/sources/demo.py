@@ -29,16 +29,22 @@ class DemoSource(Source):
     counted in ``seq`` (which numbers every frame the "camera" produced) but never delivered; photo k is shown
     as frame k, cycling. Without ``loop`` every photo is delivered once (late ones at once), then
     :class:`EndOfStream`. ``size`` (w, h)
-    scales and centre-crops every photo to one camera-like size, e.g. (1280, 720)."""
+    scales and centre-crops every photo to one camera-like size, e.g. (1280, 720). ``hold`` seconds keeps each
+    photo in view for that long (``round(hold·fps)`` frames), as when a camera is pointed at one thing and
+    then another; 0 shows a new photo every frame."""
 
     name = "demo"
 
-    def __init__(self, fps: float = 10.0, loop: bool = True, size: Optional[Tuple[int, int]] = None):
+    def __init__(self, fps: float = 10.0, loop: bool = True, size: Optional[Tuple[int, int]] = None,
+                 hold: float = 0.0):
         if size is not None:
             if len(size) != 2 or int(size[0]) < 1 or int(size[1]) < 1:
                 raise ValueError(f"demo source: size must be (width, height) in pixels, got {size!r}")
             size = (int(size[0]), int(size[1]))
         self.fps = float(fps)
+        if not hold >= 0:
+            raise ValueError(f"demo source: hold must be >= 0 seconds, got {hold!r}")
+        self.per_photo = max(1, round(hold * self.fps)) if hold else 1  # frames each photo stays in view
         self.loop = loop
         self.size = size
         self._stop = threading.Event()
@@ -69,12 +75,12 @@ class DemoSource(Source):
         photos, names = self._photos, self._names  # close() from another thread may clear the attributes
         # Looping, it is a camera: a late reader gets the newest frame. Once through, every photo is shown.
         k = max(self._next, self._pacer.newest_due()) if self.loop else self._next
-        if not self.loop and k >= len(photos):
+        if not self.loop and k >= len(photos) * self.per_photo:
             raise EndOfStream(f"demo: all {len(photos)} photos shown")
         if not self._pacer.wait_for(k):
             raise EndOfStream("demo: source closed")
         self._next = k + 1
-        i = k % len(photos)
+        i = (k // self.per_photo) % len(photos)
         rgb = photos[i]
         return Frame(
             data=rgb, format="rgb", width=rgb.shape[1], height=rgb.shape[0], seq=k,
