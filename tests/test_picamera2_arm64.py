@@ -26,11 +26,11 @@ def arm64_root() -> pathlib.Path:
     value = os.environ.get("EDGEVISION_ARM64_ROOT")
     if not value:
         pytest.skip("EDGEVISION_ARM64_ROOT is not set: build the rootfs with tools/setup_arm64_root.sh (needs root, "
-                    "~15 min) and point the variable at it")
+                    "~25 min) and point the variable at it")
     root = pathlib.Path(value).resolve()
-    if not (root / VENV_PYTHON.lstrip("/")).exists():
-        pytest.skip(f"EDGEVISION_ARM64_ROOT={root} is not a finished rootfs ({VENV_PYTHON} missing): "
-                    "run tools/setup_arm64_root.sh again")
+    if not (root / ".edgevision" / "ready").exists():
+        pytest.skip(f"EDGEVISION_ARM64_ROOT={root} is not a finished rootfs (no .edgevision/ready): "
+                    "tools/setup_arm64_root.sh did not complete; run it and read its last line")
     if os.geteuid() != 0:
         pytest.skip("chroot into the arm64 rootfs needs root")
     return root
@@ -47,8 +47,10 @@ def repo_in_root(arm64_root):
 
 
 def run_in_root(root: pathlib.Path, pythonpath: str, code: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": pythonpath, "LC_ALL": "C.UTF-8", "LIBCAMERA_LOG_LEVELS": "*:ERROR"}
-    return subprocess.run(["chroot", str(root), VENV_PYTHON, "-c", code], env=env, capture_output=True, text=True,
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": pythonpath, "LC_ALL": "C.UTF-8",
+           "LIBCAMERA_LOG_LEVELS": "*:ERROR"}
+    return subprocess.run([chroot, str(root), VENV_PYTHON, "-c", code], env=env, capture_output=True, text=True,
                           timeout=600)
 
 

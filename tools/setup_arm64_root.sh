@@ -122,13 +122,11 @@ fi
 # --- picamera2 from PyPI --------------------------------------------------------------------------------
 # A venv that sees Debian's packages (libcamera has no wheel; it must be the system's build). PiDNG, a
 # picamera2 dependency, is a source-only package with C code: it needs a compiler and Python's headers.
-# picamera2 imports kms++'s bindings (Raspberry Pi OS: python3-kms++, not in Debian); on PyPI they are
-# rpi-kms, a C++ source build (meson) against libdrm. The marker holds the list, so a changed list installs
-# again.
-BUILD=(gcc g++ libc6-dev python3-dev pkg-config libdrm-dev libfmt-dev)
-PIP_PACKAGES=(picamera2 rpi-kms)
+# The marker holds the list, so a changed list installs again.
+BUILD=(gcc libc6-dev python3-dev)
+PIP_PACKAGES=(picamera2)
 if [[ "$(cat "$stamp/pip" 2>/dev/null)" != "${PIP_PACKAGES[*]}" ]]; then
-    log "apt-get install ${BUILD[*]} (to build PiDNG and rpi-kms, which have no wheels; emulated)"
+    log "apt-get install ${BUILD[*]} (to build PiDNG, which has no wheel; emulated)"
     in_root apt-get install -y -qq --no-install-recommends "${BUILD[@]}" >/dev/null
     [[ -x $root$VENV/bin/python3 ]] || in_root python3 -m venv --system-site-packages "$VENV"
     # pip inside trusts the CA bundle pip trusts here (a proxy's CA may be in it); Debian's ca-certificates
@@ -143,6 +141,13 @@ if [[ "$(cat "$stamp/pip" 2>/dev/null)" != "${PIP_PACKAGES[*]}" ]]; then
     log "step pip done ($((SECONDS - start)) s so far)"
 fi
 
+# picamera2 imports kms++'s Python bindings (pykms, for its DRM preview) unconditionally. Raspberry Pi OS
+# has them as python3-kms++ in its own archive; Debian has no such package, and PyPI's rpi-kms clones kms++
+# from GitHub while building, so neither can be installed from the registries alone.
 log "checking: import libcamera, picamera2"
+if ! in_root "$VENV/bin/python3" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("kms") or u.find_spec("pykms")))'; then
+    die "kms++ bindings (pykms) missing: picamera2 cannot be imported. Install python3-kms++ from Raspberry Pi's apt archive into $root, or a pykms build, then run this again"
+fi
 in_root "$VENV/bin/python3" -c 'import libcamera, picamera2; print("picamera2", picamera2.__file__)' >&2
+mark ready
 log "ready in $((SECONDS - start)) s: EDGEVISION_ARM64_ROOT=$root pytest -m arm64 tests/test_picamera2_arm64.py"
