@@ -6,7 +6,7 @@
     threads = 4
     jsonl = "/var/log/edgevision/results.jsonl"
     web = "0.0.0.0:8080"
-    web_token = "change-me"
+    web_token = "paste-the-output-of-secrets.token_urlsafe(24)"
     threshold = 0.4
 
 Keys are the flag names with ``_`` for ``-``; flags given on the command line override the file. The file is

@@ -25,7 +25,7 @@ from edgevision.demo import demo_photo  # noqa: E402
 from edgevision.frames import Frame, Prediction, Result  # noqa: E402
 from edgevision.sinks.web import WebSink, is_loopback  # noqa: E402
 
-TOKEN = "s3cret-Token_42"
+TOKEN = "s3cret-Token_42-long-enough"
 CHROMIUM = "/usr/bin/chromium"
 # Demo photos and the ImageNet label a classifier would give them.
 SUBJECTS = {"cat_chelsea": "Egyptian Mau", "coffee_cup": "espresso", "eagle": "bald eagle"}
@@ -416,3 +416,8 @@ def test_live_page_in_headless_chromium_shows_the_stream_and_the_recognised_labe
             pub.stop.set()
             pub.join()
     assert screenshot.stat().st_size > 10_000
+
+
+def test_a_short_guessable_token_is_refused():
+    with pytest.raises(ValueError, match="at least 16"):
+        WebSink(host="0.0.0.0", port=0, token="change-me")

@@ -61,6 +61,9 @@ _STATS_WINDOW = 100  # results kept for the FPS and latency percentiles
 _EXTRA_CONNECTIONS = 16  # page/status/healthz connections allowed beyond the stream clients
 
 
+MIN_TOKEN_LENGTH = 16
+
+
 def is_loopback(host: str) -> bool:
     """True for names and addresses that only this machine can reach ("" and 0.0.0.0 mean every interface)."""
     h = host.strip().strip("[]").lower()
@@ -105,6 +108,10 @@ class WebSink(Sink):
     ) -> None:
         if token is not None and (not isinstance(token, str) or not token or token != token.strip()):
             raise ValueError(f"web token must be a non-empty string without surrounding spaces, got {token!r}")
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            # a guessable token ("change-me", "1234") protects nothing on a network
+            raise ValueError(f"web token is {len(token)} characters; use at least {MIN_TOKEN_LENGTH}, e.g. from: "
+                             "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
         if token is None and not is_loopback(host):
             raise ValueError(
                 f"the web page would listen on {host!r}, which other machines can reach, without a token; "

@@ -10,12 +10,7 @@ import os
 import re
 from typing import Optional, Tuple
 
-from .base import EndOfStream, Source, SourceError
-
-
-class CorruptFrameError(SourceError):
-    """One frame could not be decoded (a corrupt image file, a damaged packet); the source itself is still
-    usable and the next ``read()`` moves on. :class:`RetryingSource` skips and counts these."""
+from .base import CorruptFrameError, EndOfStream, Source, SourceError
 
 
 __all__ = [

@@ -14,8 +14,7 @@ import time
 from typing import Deque, Dict, Optional, Union
 
 from ..frames import Frame
-from . import CorruptFrameError
-from .base import EndOfStream, Source, SourceError
+from .base import CorruptFrameError, EndOfStream, Source, SourceError
 
 INSTALL_HINT = (
     "pip install av  (or pip install 'edgevision[video]'; on 32-bit Raspberry Pi OS, which has no PyAV wheel: "

@@ -10,6 +10,11 @@ class SourceError(RuntimeError):
     """A source failed (device gone, stream dropped, corrupt data); the pipeline retries with back-off."""
 
 
+class CorruptFrameError(SourceError):
+    """One frame could not be decoded (a corrupt image file, a damaged packet); the source itself is still
+    usable and the next ``read()`` moves on. :class:`RetryingSource` skips and counts these."""
+
+
 class EndOfStream(Exception):
     """The source has no more frames (end of a file or folder when not looping)."""
 

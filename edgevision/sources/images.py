@@ -14,8 +14,8 @@ from typing import List, Optional, Union
 import numpy as np
 
 from ..frames import Frame
-from . import IMAGE_EXTENSIONS, CorruptFrameError
-from .base import EndOfStream, Source
+from . import IMAGE_EXTENSIONS
+from .base import CorruptFrameError, EndOfStream, Source
 
 
 class Pacer:

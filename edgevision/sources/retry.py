@@ -6,8 +6,7 @@ import threading
 from typing import Callable, Optional
 
 from ..frames import Frame
-from . import CorruptFrameError
-from .base import EndOfStream, Source, SourceError
+from .base import CorruptFrameError, EndOfStream, Source, SourceError
 
 _log = logging.getLogger("edgevision.sources")
 
