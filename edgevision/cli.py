@@ -332,7 +332,7 @@ def _make_sinks(cfg: dict) -> list:
 def overlap_preprocessing(threads) -> bool:
     """Prepare frames in the capture thread (overlapping inference) only when a core is free for it: with
     inference on every core the two threads just contend (measured: slower than preparing inline)."""
-    return (os.cpu_count() or 1) >= (threads or 1) + 2
+    return (os.cpu_count() or 1) >= (threads or 1) + 1
 
 
 def _close_all(things) -> None:

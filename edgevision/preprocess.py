@@ -233,5 +233,7 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.
     """Float tensor → integer tensor with TFLite's rounding (half away from zero) and saturation."""
     info = np.iinfo(dtype)
     v = np.asarray(x, dtype=np.float32) / np.float32(scale)
-    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    # trunc(v ± 0.5) is sign(v)·floor(|v| + 0.5) in two passes instead of five (this runs on every frame)
+    q = np.trunc(v + np.copysign(np.float32(0.5), v), out=v if v is not x else None)
+    q += zero_point
+    return np.clip(q, info.min, info.max, out=q).astype(dtype)

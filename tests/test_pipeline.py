@@ -344,3 +344,17 @@ def test_console_sink_rewrites_one_line_on_a_tty_and_rate_limits_lines_otherwise
     a.close(), b.close()
     assert tty.getvalue().count("\r") == 5 and tty.getvalue().count("\n") == 1 and "cat 0.90" in tty.getvalue()
     assert pipe.getvalue().count("\n") == 1  # five results within a second: one line
+
+
+def test_quantize_rounds_half_away_from_zero_and_saturates():
+    from edgevision.preprocess import quantize
+    x = np.array([-2.5, -1.5, -0.5, -0.49, 0.0, 0.49, 0.5, 1.5, 2.5, 1000.0, -1000.0], np.float32)
+    got = quantize(x, 1.0, 0)
+    # expected from the definition, in Python's exact arithmetic
+    import math
+    want = [max(-128, min(127, int(math.copysign(math.floor(abs(float(v)) + 0.5), float(v))))) for v in x]
+    assert got.tolist() == want
+    assert quantize(x, 0.5, 3, np.uint8).tolist() == [max(0, min(255, w)) for w in
+                                                      [int(math.copysign(math.floor(abs(float(v) / 0.5) + 0.5),
+                                                                         float(v))) + 3 for v in x]]
+    assert x[0] == np.float32(-2.5)  # the input is left alone
