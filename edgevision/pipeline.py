@@ -53,6 +53,9 @@ log = logging.getLogger("edgevision.pipeline")
 _POLL = 0.05  # seconds: waits wake at least this often to see stop(); a signal handler only sets an Event
 
 
+FORCE_AFTER_S = 1.0  # a second stop signal at least this long after the first forces the exit
+
+
 class PipelineError(RuntimeError):
     """The pipeline stopped because a stage failed (message names the stage and the error)."""
 
@@ -327,13 +330,18 @@ class Pipeline:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = {}
-        count = [0]
+        first = []  # monotonic time of the first signal
 
         def handler(signum, _frame):
-            count[0] += 1
-            if count[0] > 1:
+            now = time.monotonic()
+            # A repeat within a second is the same request delivered twice (`timeout` and `kill 0` signal the
+            # process and its group): only a deliberate second Ctrl-C forces the exit.
+            if first and now - first[0] >= FORCE_AFTER_S:
                 os.write(2, b"edgevision: forced exit\n")
                 os._exit(128 + signum)
+            if first:
+                return
+            first.append(now)
             log.info("%s: stopping (again to force)", signal.Signals(signum).name)
             self._stop.set()
 
