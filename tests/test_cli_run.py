@@ -86,24 +86,22 @@ def test_signal_stops_run_cleanly_with_a_complete_jsonl_file(tmp_path, sig):
     assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
 
 
-def test_a_stop_signal_delivered_twice_at_once_still_stops_cleanly(tmp_path):
+def test_a_stop_signal_delivered_twice_at_once_still_stops_cleanly():
     """`timeout` and `kill 0` deliver SIGTERM to the process and to its group: that is one request, not a
-    second one forcing an exit that skips flushing."""
-    out = tmp_path / "r.jsonl"
-    p = _edgevision("run", "--source", "demo", "--fps", "50", "--jsonl", str(out), "--quiet")
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 5):
-            time.sleep(0.05)
-        p.send_signal(signal.SIGTERM)
-        p.send_signal(signal.SIGTERM)
-        _, stderr = p.communicate(timeout=10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 0, stderr
-    assert "forced exit" not in stderr
-    assert len(_rows(out)) >= 5
+    second one forcing an exit that skips flushing. (The handler is called directly: the kernel may merge
+    two real signals into one, which would hide the difference.)"""
+    script = (
+        "import signal, threading\n"
+        "from edgevision.pipeline import Pipeline\n"
+        "p = Pipeline.__new__(Pipeline); p._stop = threading.Event()\n"
+        "p._install_signal_handlers()\n"
+        "h = signal.getsignal(signal.SIGTERM)\n"
+        "h(signal.SIGTERM, None); h(signal.SIGTERM, None)\n"
+        "print('stopping' if p._stop.is_set() else 'running')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "stopping", (r.returncode, r.stdout, r.stderr)
+    assert "forced exit" not in r.stderr
 
 
 def test_config_file_with_flag_override(tmp_path, capsys):
