@@ -36,6 +36,12 @@ warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
 
 import numpy as np  # noqa: E402
 
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from edgevision.preprocess import quantize  # noqa: E402  (stdlib + numpy: imports in the TF venv too)
+from tools.tf_peer import convert_int8  # noqa: E402  (the same TF settings as the Fashion-MNIST peer)
+
 SETUP_HINT = "run tools/setup_tf_venv.sh, then use .cache/tf-venv/bin/python"
 # Layers of the same SQNR window as converters/report.py (its output SQNR covers the first 16 images).
 REPORT_SQNR_IMAGES = 16
@@ -121,25 +127,6 @@ def load_weights(model, npz) -> int:
 
 # ---------------------------------------------------------------- conversion and scoring
 
-def convert_int8(tf, model, calib: np.ndarray) -> bytes:
-    def representative_dataset():
-        for x in calib:
-            yield [x[None]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
-
-
-def quantize_half_away(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    v = x / scale
-    return np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point, -128, 127).astype(np.int8)
-
-
 def sqnr_db(f: np.ndarray, q: np.ndarray) -> float:
     signal, noise = float((f.astype(np.float64) ** 2).sum()), float(((f.astype(np.float64) - q) ** 2).sum())
     return math.inf if noise == 0 else 10 * math.log10(signal / noise)
@@ -163,7 +150,7 @@ def score_int8(tf, tflite: bytes, x: np.ndarray, float_logits: np.ndarray, kerne
         raise RuntimeError(f"expected int8 input/output, got {inp['dtype']} / {out['dtype']}")
     in_scale, in_zp = inp["quantization"]
     out_scale, out_zp = out["quantization"]
-    q_in = quantize_half_away(x, in_scale, in_zp)
+    q_in = quantize(x, in_scale, in_zp)
     deq = np.empty_like(float_logits)
     for i in range(len(x)):
         interp.set_tensor(inp["index"], q_in[i:i + 1])
