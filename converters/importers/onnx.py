@@ -8,7 +8,6 @@ folded to constants first, with ONNX's own reference evaluator.
 from __future__ import annotations
 
 import os
-from typing import Callable
 
 import numpy as np
 
