@@ -15,10 +15,11 @@ import numpy as np
 
 from edgevision.model_info import ModelInfo
 from edgevision.preprocess import prepare
+from edgevision.sources import IMAGE_EXTENSIONS
+from edgevision.sources.images import decode_image_rgb
 
 from .ir import ConversionError
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
 @dataclasses.dataclass
@@ -47,12 +48,11 @@ def list_images(folder: str | os.PathLike, what: str = "calibration") -> ImageSe
 
 
 def load_rgb(path: Path) -> np.ndarray:
+    """The runtime's own decoder (EXIF orientation applied), so calibration sees photos as the device will."""
     try:
-        from PIL import Image
-    except ImportError as e:  # pragma: no cover
-        raise ConversionError("reading images needs Pillow: pip install 'edgevision[images]'") from e
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return decode_image_rgb(path)
+    except ImportError as e:
+        raise ConversionError(str(e)) from e
 
 
 def load_folder(folder: str | os.PathLike, info: ModelInfo, limit: int | None = None, what: str = "calibration",

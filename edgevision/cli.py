@@ -26,14 +26,11 @@ DEFAULT_MODEL = Path(__file__).with_name("models") / "efficientnet_lite0_int8.tf
 
 
 def _load_image(path: Path):
+    from .sources.images import decode_image_rgb
     try:
-        from PIL import Image
-    except ImportError:
-        raise SystemExit("edgevision: reading image files needs Pillow: pip install 'edgevision[images]'")
-    import numpy as np
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        return decode_image_rgb(path)
+    except ImportError as e:
+        raise _UserError(str(e))
     except FileNotFoundError:
         raise _UserError(f"image not found: {path}")
     except Exception as e:  # noqa: BLE001 - Pillow raises many kinds

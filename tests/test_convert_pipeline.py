@@ -233,3 +233,19 @@ def test_float_tflite_from_tensorflow_converts_like_the_keras_file(fixture, fash
     assert r.report.float_top1 - r.report.int8_top1 <= 0.5
     assert r.report.agreement_top1 >= 99.0
     assert r.info.labels == fashion_result.info.labels and r.info.input_size == (28, 28)
+
+
+def test_calibration_reads_a_phone_photo_upright_like_the_runtime(tmp_path):
+    """A photo stored sideways with an EXIF orientation tag: calibration must see it as the camera source does."""
+    from PIL import Image
+    from converters.data import load_rgb
+    from edgevision.sources.images import ImageSource
+    img = Image.fromarray(_smooth_images(1, 20, 40)[0])  # 20 high, 40 wide as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / "phone.jpg"
+    img.save(path, exif=exif.tobytes())
+    rgb = load_rgb(path)
+    assert rgb.shape[:2] == (40, 20)
+    with ImageSource(path) as src:
+        np.testing.assert_array_equal(src.read().to_rgb(), rgb)
