@@ -3,7 +3,8 @@ picamera2 and Debian's python3-libcamera are installed: the imports resolve, pic
 and libcamera's camera manager run, and with no camera attached the source reports that clearly.
 
 Heavy (a prepared rootfs, root for chroot): runs only when EDGEVISION_ARM64_ROOT names a root made by
-tools/setup_arm64_root.sh, e.g. ``EDGEVISION_ARM64_ROOT=.cache/arm64-trixie pytest -m arm64``.
+tools/setup_arm64_root.sh, e.g. ``EDGEVISION_ARM64_ROOT=/var/cache/edgevision/arm64-trixie pytest -m arm64``.
+.ci/run sets it, so in CI these tests run or fail.
 """
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ def arm64_root() -> pathlib.Path:
         pytest.skip("EDGEVISION_ARM64_ROOT is not set: build the rootfs with tools/setup_arm64_root.sh (needs root, "
                     "~25 min) and point the variable at it")
     root = pathlib.Path(value).resolve()
+    # The variable is a request to run these tests (CI sets it): from here on, a problem fails, never skips.
     if not (root / ".edgevision" / "ready").exists():
-        pytest.skip(f"EDGEVISION_ARM64_ROOT={root} is not a finished rootfs (no .edgevision/ready): "
+        pytest.fail(f"EDGEVISION_ARM64_ROOT={root} is not a finished rootfs (no .edgevision/ready): "
                     "tools/setup_arm64_root.sh did not complete; run it and read its last line")
     if os.geteuid() != 0:
-        pytest.skip("chroot into the arm64 rootfs needs root")
+        pytest.fail("EDGEVISION_ARM64_ROOT is set, but chroot into the arm64 rootfs needs root")
     return root
 
 

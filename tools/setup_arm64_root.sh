@@ -4,20 +4,21 @@
 # against the real libraries. Needs root (debootstrap, chroot, mount) and the network to Debian and PyPI.
 # Idempotent: each finished step leaves a marker in ROOT/.edgevision/ and is skipped on the next run.
 #
-# usage: tools/setup_arm64_root.sh [ROOT]      ROOT defaults to .cache/arm64-trixie in the repository
+# usage: tools/setup_arm64_root.sh [ROOT]
+#        ROOT defaults to $EDGEVISION_CACHE/arm64-trixie, EDGEVISION_CACHE to /var/cache/edgevision: outside
+#        the clone, so a later run (CI included) on the same machine reuses it and only repeats unfinished steps.
 #        then: EDGEVISION_ARM64_ROOT=ROOT pytest -m arm64 tests/test_picamera2_arm64.py
 set -euo pipefail
 
 log() { printf 'setup_arm64_root: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 case "${1:-}" in
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     -*) log "unknown option $1"; exit 2 ;;
 esac
-(($# <= 1)) || { sed -n '7,8p' "$0" >&2; exit 2; }
-root="${1:-$repo/.cache/arm64-trixie}"
+(($# <= 1)) || { sed -n '7,10p' "$0" >&2; exit 2; }
+root="${1:-${EDGEVISION_CACHE:-/var/cache/edgevision}/arm64-trixie}"
 mkdir -p "$root"
 root="$(cd "$root" && pwd)"
 stamp="$root/.edgevision"
@@ -141,12 +142,37 @@ if [[ "$(cat "$stamp/pip" 2>/dev/null)" != "${PIP_PACKAGES[*]}" ]]; then
     log "step pip done ($((SECONDS - start)) s so far)"
 fi
 
-# picamera2 imports kms++'s Python bindings (pykms, for its DRM preview) unconditionally. Raspberry Pi OS
-# has them as python3-kms++ in its own archive; Debian has no such package, and PyPI's rpi-kms clones kms++
-# from GitHub while building, so neither can be installed from the registries alone.
-log "checking: import libcamera, picamera2"
+# picamera2 imports kms++'s Python bindings (pykms, for its DRM preview window) unconditionally. Raspberry Pi
+# OS has them as python3-kms++ in its own archive; Debian has no such package, and PyPI's rpi-kms clones kms++
+# from GitHub while building, so neither can be installed from the registries alone. A chroot has no display
+# anyway, so a stand-in module takes its place: it satisfies the import and raises if a DRM preview is ever
+# started. Everything else picamera2 and libcamera do is the real code. A real pykms, when present, is kept.
 if ! in_root "$VENV/bin/python3" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("kms") or u.find_spec("pykms")))'; then
-    die "kms++ bindings (pykms) missing: picamera2 cannot be imported. Install python3-kms++ from Raspberry Pi's apt archive into $root, or a pykms build, then run this again"
+    site="$(in_root "$VENV/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    log "no kms++ bindings in $SUITE: installing the pykms stand-in into $site/pykms (DRM preview unavailable)"
+    mkdir -p "$root$site/pykms"
+    cat > "$root$site/pykms/__init__.py" <<'PY'
+"""Stand-in for kms++'s pykms, written by edgevision's tools/setup_arm64_root.sh.
+
+The real bindings come from Raspberry Pi's apt archive (python3-kms++), which this Debian userland cannot reach.
+picamera2 imports pykms for its DRM preview only; using anything here raises.
+"""
+
+
+class _Unavailable:
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return _Unavailable(f"{self._name}.{attr}")
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(f"pykms.{self._name}: kms++ is not installed here (stand-in module; no DRM preview)")
+
+
+def __getattr__(name):
+    return _Unavailable(name)
+PY
 fi
 in_root "$VENV/bin/python3" -c 'import libcamera, picamera2; print("picamera2", picamera2.__file__)' >&2
 mark ready
