@@ -382,7 +382,7 @@ def _apply_custom_json(raw: bytes, fields: dict) -> None:
 # carry a NUL). All little-endian. Every read below is bounds-checked, so a malformed file raises
 # ValueError saying which field was bad, never IndexError or struct.error.
 
-_SCALAR_SIZES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "Q": 8, "f": 4, "d": 8}
+_SCALAR_SIZES = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "Q": 8, "f": 4, "d": 8}
 
 
 class _FlatBuffer:
