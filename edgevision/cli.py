@@ -64,7 +64,7 @@ def cmd_classify(args) -> int:
         labels = load_labels_file(args.labels)
     images = [Path(p) for p in args.images] or demo_photos()
     try:
-        backend = create_backend(str(model), args.backend, args.threads)
+        backend = create_backend(str(model), args.backend, args.threads, args.kernels)
     except (BackendUnavailable, ValueError) as e:
         raise _UserError(str(e))
     results = []
@@ -146,7 +146,15 @@ def cmd_info(args) -> int:
         print(f"backend litert: available ({pkg}{' ' + ver if ver else ''})")
     except Exception as e:  # noqa: BLE001
         print(f"backend litert: not available ({e})")
-    print("backend native: not available in this version")
+    from .native.variants import describe
+    native = describe()
+    if native["built"]:
+        chosen = (f"{native['chosen']} (chosen by {native['chosen_by']})" if native.get("chosen")
+                  else f"none: {native.get('error')}")
+        print(f"backend native: available; kernels built {', '.join(native['compiled'])}; this CPU runs "
+              f"{', '.join(native['supported'])}; using {chosen}; {native['cpu']}")
+    else:
+        print(f"backend native: not available ({native['error']})")
     model, feats = cpu_features()
     shown = [f for f in _INTERESTING_FEATURES if f in feats]
     print(f"cpu: {model or platform.processor() or '?'}, {os.cpu_count()} cores; "
@@ -163,11 +171,14 @@ def cmd_info(args) -> int:
 # ----------------------------------------------------------------------------------------------------- run
 
 RUN_DEFAULTS = {
-    "model": str(DEFAULT_MODEL), "source": None, "backend": "auto", "threads": None, "jsonl": None, "web": None,
+    "model": str(DEFAULT_MODEL), "source": None, "backend": "auto", "threads": None, "kernels": None,
+    "jsonl": None, "web": None,
     "web_token": None, "frames": None, "fps": None, "size": None, "loop": None, "top_k": 5, "threshold": 0.3,
     "smoothing": 0.6, "hysteresis": 0.1, "quiet": False, "log_level": "warning",
 }
-BACKENDS = ("auto", "litert", "native")
+from .backends import BACKENDS  # noqa: E402
+KERNELS = ("auto", "ref", "sse41", "avx2", "neon", "dotprod")
+KERNELS_HELP = "native engine kernel variant (default: auto: $EDGEVISION_KERNELS, else the CPU's best)"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _UNPACED_FPS = 1e9  # the demo source paces itself and needs fps > 0: "as fast as possible" is a very high rate
 
@@ -215,6 +226,7 @@ def _run_settings(args) -> dict:
     checks = [
         ("backend", cfg["backend"] in BACKENDS, f"one of {', '.join(BACKENDS)}"),
         ("threads", cfg["threads"] is None or cfg["threads"] >= 1, "an integer >= 1"),
+        ("kernels", cfg["kernels"] is None or cfg["kernels"] in KERNELS, f"one of {', '.join(KERNELS)}"),
         ("frames", cfg["frames"] is None or cfg["frames"] >= 1, "an integer >= 1"),
         ("fps", cfg["fps"] is None or cfg["fps"] >= 0, "a number >= 0 (0: as fast as possible)"),
         ("top_k", cfg["top_k"] >= 1, "an integer >= 1"),
@@ -234,7 +246,7 @@ def _run_settings(args) -> dict:
     return cfg
 
 
-def _open_model(model_path: str, backend_kind: str, threads):
+def _open_model(model_path: str, backend_kind: str, threads, kernels=None):
     from .backends import BackendUnavailable, create_backend
     model = Path(model_path)
     if not model.is_file():
@@ -246,7 +258,7 @@ def _open_model(model_path: str, backend_kind: str, threads):
     if info.input_size is None:
         raise _UserError(f"{model} does not say its input size (dynamic input); convert it with --input-size")
     try:
-        backend = create_backend(str(model), backend_kind, threads)
+        backend = create_backend(str(model), backend_kind, threads, kernels)
     except (BackendUnavailable, ValueError) as e:
         raise _UserError(str(e))
     return info, backend
@@ -351,7 +363,7 @@ def cmd_run(args) -> int:
     from .pipeline import Pipeline, PipelineError
     cfg = _run_settings(args)
     _setup_logging(cfg["log_level"])
-    info, backend = _open_model(cfg["model"], cfg["backend"], cfg["threads"])
+    info, backend = _open_model(cfg["model"], cfg["backend"], cfg["threads"], cfg["kernels"])
     with backend:
         classifier = Classifier(info.labels, top_k=cfg["top_k"], threshold=cfg["threshold"],
                                 smoothing=cfg["smoothing"], hysteresis=cfg["hysteresis"])
@@ -414,7 +426,7 @@ def bench_pipeline(backend, info, frames: int, size=(1280, 720), sinks=(), **pip
     return stats
 
 
-def run_bench(model: str, kind: str, info, runs: int = 50, pipeline_frames: int = 100) -> dict:
+def run_bench(model: str, kind: str, info, runs: int = 50, pipeline_frames: int = 100, kernels=None) -> dict:
     """Load time, latency percentiles, throughput per thread count, pipeline throughput, peak RSS."""
     import time
 
@@ -429,7 +441,7 @@ def run_bench(model: str, kind: str, info, runs: int = 50, pipeline_frames: int 
         rgb = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
     x = prepare(rgb, info)
     t = time.perf_counter()
-    backend = create_backend(model, kind, None)
+    backend = create_backend(model, kind, None, kernels)
     load_ms = (time.perf_counter() - t) * 1000.0
     report = {"model": str(model), "backend": getattr(backend, "name", kind),
               "backend_package": getattr(backend, "package", ""), "cpu_count": os.cpu_count() or 1,
@@ -451,7 +463,7 @@ def run_bench(model: str, kind: str, info, runs: int = 50, pipeline_frames: int 
                               "stage_ms": stats["stage_ms"]}
     report["throughput"] = []
     for threads in range(1, (os.cpu_count() or 1) + 1):
-        with create_backend(model, kind, threads) as b:
+        with create_backend(model, kind, threads, kernels) as b:
             for _ in range(3):
                 b.infer(x)
             t = time.perf_counter()
@@ -465,9 +477,10 @@ def run_bench(model: str, kind: str, info, runs: int = 50, pipeline_frames: int 
 def cmd_bench(args) -> int:
     if args.runs < 1:
         raise _UsageError(f"--runs {args.runs}: expected an integer >= 1")
-    info, backend = _open_model(args.model, args.backend, None)
+    info, backend = _open_model(args.model, args.backend, None, args.kernels)
     backend.close()
-    report = run_bench(args.model, args.backend, info, runs=args.runs, pipeline_frames=args.pipeline_frames)
+    report = run_bench(args.model, args.backend, info, runs=args.runs, pipeline_frames=args.pipeline_frames,
+                       kernels=args.kernels)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -505,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "rtsp://... (default: the Pi camera if present, else demo)")
     r.add_argument("--backend", choices=BACKENDS, help="inference engine (default: auto)")
     r.add_argument("--threads", type=int, metavar="N", help="inference threads (default: the backend's choice)")
+    r.add_argument("--kernels", choices=KERNELS, help=KERNELS_HELP)
     r.add_argument("--config", metavar="FILE", help="TOML file with these settings (keys: the flag names "
                    "with _ for -)")
     r.add_argument("--jsonl", metavar="PATH|-", help="append one JSON object per result to PATH (- = stdout)")
@@ -532,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", help="labels file for a model without embedded labels")
     c.add_argument("--backend", default="auto", choices=BACKENDS)
     c.add_argument("--threads", type=int, default=None)
+    c.add_argument("--kernels", choices=KERNELS, default=None, help=KERNELS_HELP)
     c.add_argument("--top", type=int, default=3, metavar="K")
     c.add_argument("--json", action="store_true", help="JSON output")
     c.set_defaults(func=cmd_classify)
@@ -539,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure load time, latency, throughput, memory and the pipeline")
     b.add_argument("--model", default=str(DEFAULT_MODEL), help="int8 .tflite model (default: the embedded one)")
     b.add_argument("--backend", default="auto", choices=BACKENDS)
+    b.add_argument("--kernels", choices=KERNELS, default=None, help=KERNELS_HELP)
     b.add_argument("--runs", type=int, default=50, metavar="N", help="timed inferences per measurement (50)")
     b.add_argument("--pipeline-frames", dest="pipeline_frames", type=int, default=100, metavar="N",
                    help="frames for the end-to-end pipeline measurement (100)")

@@ -130,6 +130,11 @@ def test_jsonl_to_stdout_keeps_stdout_pure_json(capsys):
     assert "fps" in err
 
 
+def _built_variants():
+    from edgevision.native.variants import compiled
+    return compiled()
+
+
 def _port_in_use():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -138,7 +143,9 @@ def _port_in_use():
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--backend", "native"], 1, "not available yet"),
+    # a kernel variant of another architecture (this build cannot have both)
+    (["--backend", "native", "--kernels", "neon" if "neon" not in _built_variants() else "avx2"], 1,
+     "is not built for this architecture"),
     (["--model", "/nonexistent/m.tflite"], 1, "model not found: /nonexistent/m.tflite"),
     (["--source", "no-such-thing"], 2, "cannot open source 'no-such-thing'"),
     (["--source", "picamera2", "--fps", "0"], 2, "--fps 0 (as fast as possible) is for the demo"),

@@ -13,13 +13,13 @@ def _write(tmp_path, text):
 
 
 def test_every_run_setting_can_be_read_from_the_file(tmp_path):
-    p = _write(tmp_path, 'model = "m.tflite"\nsource = "demo"\nbackend = "litert"\nthreads = 2\n'
+    p = _write(tmp_path, 'model = "m.tflite"\nsource = "demo"\nbackend = "litert"\nthreads = 2\nkernels = "ref"\n'
                          'jsonl = "-"\nweb = "127.0.0.1:8080"\nweb_token = "t"\nframes = 5\nfps = 15\n'
                          'size = "640x480"\nloop = true\ntop_k = 3\nthreshold = 0.4\nsmoothing = 0\n'
                          'hysteresis = 0.05\nquiet = true\nlog_level = "info"\n')
     cfg = load_config(p)
     assert set(cfg) == set(RUN_KEYS)
-    assert cfg["threads"] == 2 and cfg["fps"] == 15.0 and isinstance(cfg["fps"], float)
+    assert cfg["threads"] == 2 and cfg["kernels"] == "ref" and cfg["fps"] == 15.0 and isinstance(cfg["fps"], float)
     assert cfg["smoothing"] == 0.0 and cfg["loop"] is True
 
 

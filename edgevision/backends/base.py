@@ -10,8 +10,9 @@ class BackendUnavailable(RuntimeError):
 
 
 class Backend(abc.ABC):
-    """One model, loaded once. ``infer`` takes a prepared float32 input (h×w×c, normalised as the model's
-    metadata says) and returns float32 scores (dequantized outputs)."""
+    """One model, loaded once. ``infer`` takes a prepared input — float32 h×w×c normalised as the model's
+    metadata says, or already the model's input tensor (its integer dtype, quantized) — and returns float32
+    scores (dequantized outputs)."""
 
     name: str = "backend"
 
