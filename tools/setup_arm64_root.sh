@@ -122,10 +122,12 @@ fi
 
 # --- picamera2 from PyPI --------------------------------------------------------------------------------
 # A venv that sees Debian's packages (libcamera has no wheel; it must be the system's build). PiDNG, a
-# picamera2 dependency, is a source-only package with C code: it needs a compiler and Python's headers.
+# picamera2 dependency, is a source-only package with C code: it needs a compiler and Python's headers, as does
+# edgevision's own C extension, which tests/test_native_arm64.py builds here with pip (setuptools, wheel);
+# ai-edge-litert's aarch64 wheel is the oracle those tests compare the native engine against.
 # The marker holds the list, so a changed list installs again.
 BUILD=(gcc libc6-dev python3-dev)
-PIP_PACKAGES=(picamera2)
+PIP_PACKAGES=(picamera2 ai-edge-litert pytest setuptools wheel)
 if [[ "$(cat "$stamp/pip" 2>/dev/null)" != "${PIP_PACKAGES[*]}" ]]; then
     log "apt-get install ${BUILD[*]} (to build PiDNG, which has no wheel; emulated)"
     in_root apt-get install -y -qq --no-install-recommends "${BUILD[@]}" >/dev/null

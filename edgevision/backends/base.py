@@ -15,6 +15,8 @@ class Backend(abc.ABC):
     scores (dequantized outputs)."""
 
     name: str = "backend"
+    input_dtype: np.dtype = np.dtype(np.float32)   # the model's input tensor type
+    input_quantization: "tuple[float, int] | None" = None  # its (scale, zero point) when quantized
 
     @abc.abstractmethod
     def infer(self, x: np.ndarray) -> np.ndarray: ...

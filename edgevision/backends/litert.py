@@ -43,6 +43,9 @@ class LiteRTBackend(Backend):
             raise ValueError(f"LiteRT could not load the model: {e}") from e
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
+        self.input_dtype = np.dtype(self._in["dtype"])
+        scale, zp = self._in["quantization"]
+        self.input_quantization = (float(scale), int(zp)) if scale else None
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         d = self._in
