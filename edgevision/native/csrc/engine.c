@@ -20,7 +20,8 @@
 #define EV_ALIGN 64
 
 typedef struct {
-    PyObject_HEAD ev_kernels k;
+    PyObject_HEAD
+    ev_kernels k;
     int n_ops;
     ev_op *ops;
     int32_t **params;
@@ -28,6 +29,7 @@ typedef struct {
     size_t arena_size;
     uint8_t *consts;
     uint8_t *scratch;
+    uint8_t **packed;
     ev_pool pool;
     int pool_ready;
     int running; /* guards against invoke() from two Python threads at once */
@@ -113,7 +115,8 @@ static int engine_init(Engine *self, PyObject *args, PyObject *kwds) {
     Py_ssize_t no = PySequence_Fast_GET_SIZE(oseq);
     self->ops = calloc((size_t)no + 1, sizeof(ev_op));
     self->params = calloc((size_t)no + 1, sizeof(int32_t *));
-    if (!self->ops || !self->params) {
+    self->packed = calloc((size_t)no + 1, sizeof(uint8_t *));
+    if (!self->ops || !self->params || !self->packed) {
         PyErr_NoMemory();
         goto out;
     }
@@ -209,6 +212,22 @@ static int engine_init(Engine *self, PyObject *args, PyObject *kwds) {
             engine_fail("op %zd (%s): %s", i, ev_op_name(kind), err[0] ? err : "invalid parameters");
             goto out;
         }
+        const ev_op_impl *impl = &self->k.ops[kind];
+        if (impl->sizes) {
+            size_t packed_bytes = 0, scratch_bytes = 0;
+            impl->sizes(op, &packed_bytes, &scratch_bytes);
+            if (align_up(scratch_bytes) > op->scratch_size) op->scratch_size = align_up(scratch_bytes);
+            if (op->scratch_size > scratch_max) scratch_max = op->scratch_size;
+            if (packed_bytes) {
+                self->packed[i] = aligned_zalloc(packed_bytes);
+                if (!self->packed[i]) {
+                    PyErr_NoMemory();
+                    goto out;
+                }
+                op->packed = self->packed[i];
+                if (impl->pack) impl->pack(op, op->packed);
+            }
+        }
     }
     if (scratch_max) {
         self->scratch = aligned_zalloc(scratch_max * (size_t)threads);
@@ -238,7 +257,11 @@ static void engine_free_all(Engine *self) {
     self->pool_ready = 0;
     if (self->params)
         for (int i = 0; i < self->n_ops; i++) free(self->params[i]);
+    if (self->packed)
+        for (int i = 0; i < self->n_ops; i++) free(self->packed[i]);
     free(self->params);
+    free(self->packed);
+    self->packed = NULL;
     free(self->ops);
     free(self->arena);
     free(self->consts);

@@ -63,13 +63,25 @@ typedef struct ev_op {
     size_t sizes[EV_MAX_OP_TENSORS]; /* bytes */
     void *scratch;               /* per-thread scratch: scratch + thread * scratch_size */
     size_t scratch_size;
+    void *packed;                /* the running variant's own read-only data for this op (see ev_op_impl.setup),
+                                    e.g. weights repacked for its SIMD loads; NULL if it has none */
 } ev_op;
 
 typedef void (*ev_op_fn)(const ev_op *op, int begin, int end, int thread);
 
+/* Optional, per variant and kind: what the kernel needs beyond what the planner gave, asked once when the
+ * engine is built (after the op's check passed). sizes() reports bytes of packed data (kept for the engine's
+ * life, op->packed) and of scratch per thread (at least op->scratch_size is provided anyway); pack() fills
+ * op->packed. Variants with their own data layouts (repacked weights, precomputed sums) use this, so the
+ * planner's output is the same whatever variant runs. */
+typedef void (*ev_op_sizes_fn)(const ev_op *op, size_t *packed_bytes, size_t *scratch_bytes);
+typedef void (*ev_op_pack_fn)(const ev_op *op, void *packed);
+
 typedef struct ev_op_impl {
     ev_op_fn run;
     const char *name; /* of the C function, e.g. "ev_conv_2d_ref" */
+    ev_op_sizes_fn sizes; /* ev_<name>_<variant>_sizes, optional (weak) */
+    ev_op_pack_fn pack;   /* ev_<name>_<variant>_pack, optional (weak) */
 } ev_op_impl;
 
 /* Fused preprocessing: see preprocess.h. */
@@ -113,8 +125,11 @@ const char *ev_cpu_features(void);
 
 /* Weak declarations of every kernel of one variant, and its table's .ops initialiser (see table_*.c). */
 #define EV_WEAK __attribute__((weak, visibility("hidden")))
-#define EV_DECLARE_KERNEL_(U, l, v) EV_WEAK void ev_##l##_##v(const ev_op *op, int begin, int end, int thread);
-#define EV_SLOT_(U, l, v) [EV_OP_##U] = {ev_##l##_##v, "ev_" #l "_" #v},
+#define EV_DECLARE_KERNEL_(U, l, v)                                                                           \
+    EV_WEAK void ev_##l##_##v(const ev_op *op, int begin, int end, int thread);                              \
+    EV_WEAK void ev_##l##_##v##_sizes(const ev_op *op, size_t *packed_bytes, size_t *scratch_bytes);         \
+    EV_WEAK void ev_##l##_##v##_pack(const ev_op *op, void *packed);
+#define EV_SLOT_(U, l, v) [EV_OP_##U] = {ev_##l##_##v, "ev_" #l "_" #v, ev_##l##_##v##_sizes, ev_##l##_##v##_pack},
 #define EV_DECLARE_KERNELS(v) EV_OPS_V_(EV_DECLARE_KERNEL_, v)
 #define EV_KERNEL_SLOTS(v) {EV_OPS_V_(EV_SLOT_, v)}
 /* EV_OPS with an extra argument passed through */
