@@ -47,7 +47,11 @@
     X(QUANTIZE, quantize)                           \
     X(DEQUANTIZE, dequantize)                       \
     X(RESIZE_BILINEAR, resize_bilinear)             \
-    X(RESIZE_NEAREST_NEIGHBOR, resize_nearest_neighbor)
+    X(RESIZE_NEAREST_NEIGHBOR, resize_nearest_neighbor) \
+    X(RELU, relu) /* RELU, RELU6, RELU_N1_TO_1 */   \
+    X(TANH, tanh)                                   \
+    X(PRELU, prelu)                                 \
+    X(TRANSPOSE, transpose)
 
 #define EV_ENUM_(U, l) EV_OP_##U,
 enum ev_op_kind { EV_OPS(EV_ENUM_) EV_OP_COUNT };
@@ -139,7 +143,8 @@ const char *ev_cpu_features(void);
     M(ADD, add, v) M(MUL, mul, v) M(AVERAGE_POOL_2D, average_pool_2d, v) M(MAX_POOL_2D, max_pool_2d, v)           \
     M(MEAN, mean, v) M(PAD, pad, v) M(COPY, copy, v) M(CONCATENATION, concatenation, v) M(SOFTMAX, softmax, v)    \
     M(LOGISTIC, logistic, v) M(HARD_SWISH, hard_swish, v) M(QUANTIZE, quantize, v) M(DEQUANTIZE, dequantize, v)   \
-    M(RESIZE_BILINEAR, resize_bilinear, v) M(RESIZE_NEAREST_NEIGHBOR, resize_nearest_neighbor, v)
+    M(RESIZE_BILINEAR, resize_bilinear, v) M(RESIZE_NEAREST_NEIGHBOR, resize_nearest_neighbor, v)             \
+    M(RELU, relu, v) M(TANH, tanh, v) M(PRELU, prelu, v) M(TRANSPOSE, transpose, v)
 
 typedef int (*ev_check_fn)(const ev_op *op, char *err, size_t errlen);
 

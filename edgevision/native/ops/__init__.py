@@ -21,7 +21,7 @@ from ..graph import Graph, ModelError, Operator
 # Must match EV_OPS in csrc/ev.h, in order.
 OP_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D",
             "MEAN", "PAD", "COPY", "CONCATENATION", "SOFTMAX", "LOGISTIC", "HARD_SWISH", "QUANTIZE", "DEQUANTIZE",
-            "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
+            "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RELU", "TANH", "PRELU", "TRANSPOSE")
 
 
 @dataclass(frozen=True)
