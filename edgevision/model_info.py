@@ -386,12 +386,26 @@ _SCALAR_SIZES = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8,
 
 
 class _FlatBuffer:
-    def __init__(self, data: bytes, what: str):
+    def __init__(self, data: bytes, what: str, budget: Optional[int] = None):
         self.data = data
         self.what = what
+        # Bytes of tables and vectors the reader may still visit (None: no limit). Offsets can make many
+        # tables share one vector or table, so a small file could otherwise cost a reader time and memory
+        # out of all proportion to its size; a well-formed file shares nothing but vtables, so a reader
+        # visiting each field once stays within the file's size.
+        self.budget = budget
 
     def fail(self, message: str) -> "ValueError":
         return ValueError(f"malformed {self.what} ({len(self.data)} bytes): {message}")
+
+    def charge(self, nbytes: int, what: str) -> None:
+        if self.budget is not None:
+            self.budget -= nbytes
+            if self.budget < 0:
+                raise self.fail(
+                    f"at {what}, the reader has visited more data than a file of this size can hold (its "
+                    f"offsets refer to the same tables or vectors over and over): the file is corrupt"
+                )
 
     def read(self, fmt: str, pos: int, what: str):
         size = _SCALAR_SIZES[fmt]
@@ -414,6 +428,8 @@ class _FlatBuffer:
         table_size = self.read("H", vtable + 2, f"{what} table size")
         if pos + table_size > len(self.data):
             raise self.fail(f"{what} ({table_size} bytes at byte {pos}) runs past the end")
+        if self.budget is not None:
+            self.charge(max(4, table_size), what)
         return _Table(self, pos, vtable, vtable_size, table_size, what)
 
 
@@ -458,6 +474,8 @@ class _Table:
         count = self.fb.read("I", target, f"{self.what}.{name} length")
         if target + 4 + count * elem_size > len(self.fb.data):
             raise self.fb.fail(f"{self.what}.{name} claims {count} elements, more than the buffer holds")
+        if self.fb.budget is not None:
+            self.fb.charge(4 + count * elem_size, f"{self.what}.{name}")
         return target + 4, count
 
     def byte_vector(self, slot: int, name: str) -> Optional[bytes]:

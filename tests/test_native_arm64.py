@@ -16,8 +16,8 @@ from arm64 import VENV, arm64_root, copy_into_root, guest_path, run_in_root
 pytestmark = pytest.mark.arm64
 
 # test files run inside the userland, and the files they need
-ARM_TESTS = ["tests/test_native_variants.py"]
-ARM_TEST_SUPPORT = ["tests/tflite_builder.py", "tests/arm64.py"]
+ARM_TESTS = ["tests/test_native_variants.py", "tests/test_native_models.py", "tests/test_native_elementwise.py"]
+ARM_TEST_SUPPORT = ["tests/tflite_builder.py", "tests/arm64.py", "tests/data/native", "tests/data/fashion_mnist_int8.tflite"]
 SOURCES = ["pyproject.toml", "setup.py", "README.md", "edgevision"]
 
 
@@ -52,7 +52,8 @@ def installed(root):
 def test_native_engine_tests_pass_on_emulated_pi_cores(root, installed, cpu, variant):
     r = run_in_root(root, [f"{VENV}/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
                            "--rootdir", installed, *[f"{installed}/{t}" for t in ARM_TESTS]],
-                    cpu=cpu, cwd=installed, env={"EDGEVISION_EXPECT_VARIANT": variant}, timeout=3600)
+                    cpu=cpu, cwd=installed, timeout=3600,
+                    env={"EDGEVISION_EXPECT_VARIANT": variant, "EDGEVISION_NATIVE_TEST_INPUTS": "1"})
     tail = (r.stdout[-6000:] + "\n" + r.stderr[-3000:]).strip()
     assert r.returncode == 0, f"native tests failed as {cpu}:\n{tail}"
     assert " passed" in r.stdout and " failed" not in r.stdout, tail

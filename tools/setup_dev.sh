@@ -19,7 +19,11 @@ for arg in "$@"; do
 done
 
 # chromium: the web view's browser test (driven by Playwright, never downloading a browser)
-APT_PACKAGES=(dataset-fashion-mnist python3-venv chromium)
+# gcc, python3-dev: the native engine's C extension (built by pip install -e below)
+# cross compilers + qemu-user-static + shellcheck: the ARM kernel tests under emulation, the shell scripts' lint
+APT_PACKAGES=(dataset-fashion-mnist python3-venv chromium gcc python3-dev
+              gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+              qemu-user-static shellcheck)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -17,6 +17,11 @@ DTYPES = {"FLOAT32": np.float32, "INT32": np.int32, "UINT8": np.uint8, "INT64": 
           "INT8": np.int8, "BOOL": np.bool_}
 
 
+def _short(name: str, limit: int = 64) -> str:
+    """A name as messages show it: a file may hold names of any length."""
+    return name if len(name) <= limit else name[:limit] + "…"
+
+
 class ModelError(ValueError):
     """The model cannot run on the native engine: malformed, or uses something it does not support. The
     message names the operator or tensor and says what was expected."""
@@ -52,20 +57,20 @@ class Tensor:
         return np.frombuffer(self.data, dtype=DTYPES[self.dtype]).reshape(self.shape)
 
     def describe(self) -> str:
-        return f"tensor {self.index} ({self.name!r}, {self.dtype}{list(self.shape)})"
+        return f"tensor {self.index} ({_short(self.name)!r}, {self.dtype}{list(self.shape)})"
 
 
 @dataclass(frozen=True)
 class Operator:
     index: int
     opcode: str                                 # BuiltinOperator name, e.g. "CONV_2D"
-    version: int
+    version: int                                # OperatorCode.version (>= 1); ops/ checks what it accepts
     inputs: tuple[int, ...]                     # tensor indices; -1 marks an omitted optional input
     outputs: tuple[int, ...]
     options: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
-        return f"operator {self.index} ({self.opcode} v{self.version})"
+        return f"operator {self.index} ({_short(self.opcode)} v{self.version})"
 
 
 @dataclass(frozen=True)
