@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "ev.h"
+#include "fixedpoint.h"
 
 /* ---- SOFTMAX (int8 -> int8, along the last dimension) ----------------------------------------------------
  * tensors: [input int8 [outer, depth], output int8 [outer, depth]]  (output scale 1/256, zero point -128)
@@ -118,23 +119,6 @@ enum {
 
 /* ---- Fixed-point helpers: gemmlowp / TFLite scalar arithmetic, exactly (shared by the ref kernels and the
  * checks' replays). Right shifts of negative values are arithmetic on every compiler we build with. ---- */
-
-/* gemmlowp SaturatingRoundingDoublingHighMul (int32): round(a * b / 2^31), ties away from zero, saturating
- * the one overflow (INT32_MIN * INT32_MIN). */
-static inline int32_t ev_act_srdhm32(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? (1ll << 30) : (1 - (1ll << 30));
-    return (int32_t)((ab + nudge) / (1ll << 31)); /* C division truncates toward zero, as gemmlowp's */
-}
-
-/* gemmlowp RoundingDivideByPOT (int32): x / 2^e rounded to nearest, ties away from zero; 0 <= e <= 31. */
-static inline int32_t ev_act_rdbpot32(int32_t x, int e) {
-    const int32_t mask = (int32_t)((1ll << e) - 1);
-    const int32_t remainder = x & mask;
-    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (remainder > threshold ? 1 : 0);
-}
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0 (int32): x * 2^e, saturating. */
 static inline int32_t ev_act_sat_shl32(int32_t x, int e) {

@@ -9,7 +9,7 @@
  *
  * MBQM(x, mult, shift) below is TFLite's MultiplyByQuantizedMultiplier, x * mult * 2^(shift - 31) with its
  * double rounding (gemmlowp SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT; TFLITE_SINGLE_ROUNDING
- * is off in LiteRT builds): ev_ew_mbqm at the end of this header. The checks bound every multiplier, shift and
+ * is off in LiteRT builds): ev_mbqm in fixedpoint.h. The checks bound every multiplier, shift and
  * offset so that no int32 expression of a kernel can overflow.
  */
 #ifndef EV_ELEMENTWISE_H
@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "ev.h"
+#include "fixedpoint.h"
 
 /* Rank every shape is padded to (on the left, with 1s) in the params below. */
 #define EV_EW_DIMS 6
@@ -192,35 +193,5 @@ enum { EV_DEQ_IN_TYPE = 0, EV_DEQ_COUNT, EV_DEQ_BLOCK, EV_DEQ_SCALE_BITS, EV_DEQ
     void ev_##l##_ref(const ev_op *op, int begin, int end, int thread);
 EV_EW_KINDS(EV_EW_DECLARE_)
 #undef EV_EW_DECLARE_
-
-/* ---- TFLite's fixed-point arithmetic ------------------------------------------------------------------------ */
-
-/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties away from zero, saturating the one
- * overflow case (INT32_MIN * INT32_MIN). */
-static inline int32_t ev_ew_srdhm(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? (1ll << 30) : (1 - (1ll << 30));
-    return (int32_t)((ab + nudge) / (1ll << 31)); /* C division truncates toward zero, as gemmlowp's */
-}
-
-/* gemmlowp RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties away from zero (0 <= exponent <= 31). */
-static inline int32_t ev_ew_rdbpot(int32_t x, int exponent) {
-    const int32_t mask = (int32_t)((1ll << exponent) - 1);
-    const int32_t remainder = x & mask;
-    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> exponent) + (remainder > threshold ? 1 : 0); /* >> of a negative: arithmetic (gcc, clang) */
-}
-
-/* TFLite MultiplyByQuantizedMultiplier(int32 x, mult, shift), double rounding: x * mult * 2^shift.
- * A positive shift is applied to x first (wrapping like TFLite's int32 multiply on every target we build for),
- * a negative one after the high multiply. -31 <= shift <= 30 (the checks enforce it). */
-static inline int32_t ev_ew_mbqm(int32_t x, int32_t mult, int shift) {
-    const int left = shift > 0 ? shift : 0;
-    const int right = shift > 0 ? 0 : -shift;
-    return ev_ew_rdbpot(ev_ew_srdhm((int32_t)((uint32_t)x << left), mult), right);
-}
-
-static inline int32_t ev_ew_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 #endif /* EV_ELEMENTWISE_H */

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "ev.h"
+#include "fixedpoint.h"
 
 /* Rank every shape is padded to (on the left, with 1s) in the params below. */
 #define EV_MISC_DIMS 6
@@ -35,7 +36,7 @@
 /* ---- RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1 (int8 -> int8) ----------------------------------------------
  * tensors: [input int8 [n], output int8 [n]]
  *   out = clamp(out_zp + MBQM(in - in_zp, mult, shift), act_min, act_max)
- * MBQM is TFLite's double-rounding MultiplyByQuantizedMultiplier (ev_misc_mbqm below). mult/shift are
+ * MBQM is TFLite's double-rounding MultiplyByQuantizedMultiplier (ev_mbqm in fixedpoint.h). mult/shift are
  * QuantizeMultiplier(input_scale / output_scale) (equal scales give mult 2^30, shift 1: the identity).
  * act_min = max(-128, out_zp + (int)roundf(lo / out_scale)), act_max = min(127, out_zp + (int)roundf(hi /
  * out_scale)) (float32), with (lo, hi) = (0, +inf) for RELU (act_max = 127), (0, 6) RELU6, (-1, 1)
@@ -116,37 +117,5 @@ enum {
     void ev_##l##_ref(const ev_op *op, int begin, int end, int thread);
 EV_MISC_KINDS(EV_MISC_DECLARE_)
 #undef EV_MISC_DECLARE_
-
-/* ---- TFLite's fixed-point arithmetic (double rounding; shared by the ref kernels and variants) ------------ */
-
-/* gemmlowp SaturatingRoundingDoublingHighMul: a * b / 2^31 rounded to nearest (ties toward +infinity: the
- * nudge is 2^30 for a product >= 0 and 1 - 2^30 below, then a division truncating toward zero), saturating
- * the one overflow case (INT32_MIN * INT32_MIN). */
-static inline int32_t ev_misc_srdhm(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? (1ll << 30) : (1 - (1ll << 30));
-    return (int32_t)((ab + nudge) / (1ll << 31)); /* C division truncates toward zero, as gemmlowp's */
-}
-
-/* gemmlowp RoundingDivideByPOT: x / 2^e rounded to nearest, ties away from zero; 0 <= e <= 31. */
-static inline int32_t ev_misc_rdbpot(int32_t x, int e) {
-    const int32_t mask = (int32_t)((1ll << e) - 1);
-    const int32_t remainder = x & mask;
-    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (remainder > threshold ? 1 : 0); /* >> of a negative: arithmetic (gcc, clang) */
-}
-
-/* TFLite MultiplyByQuantizedMultiplier(int32 x, mult, shift), double rounding: about x * mult * 2^(shift-31).
- * A positive shift multiplies x by 2^shift first (TFLite's int32 `x * (1 << shift)`; done here in unsigned
- * arithmetic, so an overflow wraps as it does on every target TFLite runs on instead of being undefined), a
- * negative one divides after the high multiply. -31 <= shift <= 30 (the checks enforce it). */
-static inline int32_t ev_misc_mbqm(int32_t x, int32_t mult, int shift) {
-    const int left = shift > 0 ? shift : 0;
-    const int right = shift > 0 ? 0 : -shift;
-    return ev_misc_rdbpot(ev_misc_srdhm((int32_t)((uint32_t)x << left), mult), right);
-}
-
-static inline int32_t ev_misc_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 #endif /* EV_MISC_H */

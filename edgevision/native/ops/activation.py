@@ -21,6 +21,8 @@ import numpy as np
 
 from ..graph import Graph, Operator, Tensor
 from . import Const, Step, preparer, unsupported
+from .quant import f32 as _f32
+from .quant import quantize_multiplier, round_half_away
 
 # elements per work item of the element-wise kinds (LOGISTIC, HARD_SWISH)
 BLOCK = 4096
@@ -30,30 +32,10 @@ INT32_MAX = 2 ** 31 - 1
 
 # ---- TFLite's Prepare arithmetic ------------------------------------------------------------------------
 
-def round_half_away(x: float) -> int:
-    """TfLiteRound / std::round on a double: nearest integer, halves away from zero (exact for any double)."""
-    if x < 0:
-        return -round_half_away(-x)
-    f = math.floor(x)
-    return int(f) + (1 if x - f >= 0.5 else 0)
 
 
-def quantize_multiplier(m: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier (TFLITE_SINGLE_ROUNDING off): m ~= q * 2^shift / 2^31 with q in [2^30, 2^31)."""
-    if m == 0.0:
-        return 0, 0
-    q, shift = math.frexp(m)
-    q_fixed = round_half_away(q * (1 << 31))
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return q_fixed, shift
 
 
-def _f32(x) -> np.float32:
-    return np.float32(x)
 
 
 def _libm_expf() -> Optional[Callable[[float], float]]:

@@ -16,13 +16,13 @@ computes, bit for bit (csrc/conv.h documents the params and tensor order the ste
 """
 from __future__ import annotations
 
-import math
 import struct
 
 import numpy as np
 
 from ..graph import Graph, Operator, Tensor
 from . import Const, Step, preparer, unsupported
+from .quant import activation_range, quantize_multiplier
 
 # The highest operator versions TFLite defines (tflite/converter/tools/versioning/op_version.cc). Features a
 # version adds (int16 activations, int4 weights, hybrid float ops, sparse weights) are refused by the type and
@@ -49,28 +49,8 @@ def _f32(x: float) -> float:
     return float(np.float32(x))
 
 
-def _round_half_away(v: float) -> int:
-    """std::round / TfLiteRound: nearest integer, ties away from zero (numpy's round is half-to-even)."""
-    r = math.floor(abs(v) + 0.5)
-    # abs(v) + 0.5 is exact whenever |v| < 2**52; larger doubles are integers already
-    if abs(v) >= 2.0 ** 52:
-        r = abs(v)
-    return int(r) if v >= 0 else -int(r)
 
 
-def quantize_multiplier(d: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier (double-rounding build): d ~= q * 2**(shift - 31), q in [2**30, 2**31)."""
-    if d == 0.0:
-        return 0, 0
-    m, shift = math.frexp(d)
-    q = _round_half_away(m * (1 << 31))   # m * 2**31 is exact
-    assert q <= 1 << 31
-    if q == 1 << 31:
-        q //= 2
-        shift += 1
-    if shift < -31:                        # flushes multipliers below ~2**-31 to zero, as TFLite does
-        return 0, 0
-    return q, shift
 
 
 def effective_scale(input_scale: float, filter_scale: float, output_scale: float) -> float:
@@ -78,25 +58,6 @@ def effective_scale(input_scale: float, filter_scale: float, output_scale: float
     return _f32(input_scale) * _f32(filter_scale) / _f32(output_scale)
 
 
-def activation_range(op: Operator, act: str, out: Tensor) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized for an int8 output."""
-    scale, zp = np.float32(out.scale[0]), out.zero_point[0]
-
-    def q(f: float) -> int:
-        tmp = float(np.float32(f) / scale)          # float32 division, as TFLite's Quantize()
-        r = _round_half_away(tmp)
-        if not -2 ** 31 <= r <= 2 ** 31 - 1:
-            raise unsupported(op, f"the {act} bound {f} does not fit int32 at output scale {float(scale)}")
-        return zp + r
-
-    lo, hi = -128, 127
-    if act == "RELU":
-        return max(lo, q(0.0)), hi
-    if act == "RELU6":
-        return max(lo, q(0.0)), min(hi, q(6.0))
-    if act == "RELU_N1_TO_1":
-        return max(lo, q(-1.0)), min(hi, q(1.0))
-    return lo, hi
 
 
 def out_size_and_padding(padding: str, in_size: int, filter_size: int, stride: int, dilation: int) -> tuple[int, int]:

@@ -8,70 +8,29 @@ kernels are bit-exact with TFLite's reference kernels (BUILTIN_REF); see csrc/re
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
 from ..graph import Graph, Operator, Tensor
 from . import Step, preparer, unsupported
+from .quant import FUSED, activation_range, quantize_multiplier
+from .quant import f32 as float32
 
 DIMS = 6                    # EV_EW_DIMS
 CONCAT_MAX_INPUTS = 7       # EV_CONCAT_MAX_INPUTS
 TYPE_CODES = {"INT8": 0, "UINT8": 1, "FLOAT32": 2}  # EV_TYPE_*
 TYPE_RANGE = {"INT8": (-128, 127), "UINT8": (0, 255)}
-FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
 # -- TFLite's quantization arithmetic (tflite/kernels/internal/quantization_util.cc, kernel_util.cc) --------------
 
-def round_half_away(x: float) -> float:
-    """std::round / TfLiteRound: to nearest, ties away from zero (exact for any double)."""
-    r = math.floor(abs(x))
-    if abs(x) - r >= 0.5:
-        r += 1
-    return math.copysign(r, x)
 
 
-def quantize_multiplier(m: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier (double rounding build): m ~= q * 2^(shift - 31), 2^30 <= q < 2^31."""
-    if m == 0.0:
-        return 0, 0
-    frac, shift = math.frexp(m)
-    q = int(round_half_away(frac * (1 << 31)))
-    if q == 1 << 31:
-        q //= 2
-        shift += 1
-    if shift < -31:
-        q, shift = 0, 0
-    return q, shift
 
 
-def float32(x) -> np.float32:
-    return np.float32(x)
 
 
-def activation_range(op: Operator, act: str, out: Tensor) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized for an int8/uint8 output: the fused activation's bounds, quantized with
-    round(f / scale) in float32."""
-    qmin, qmax = TYPE_RANGE[out.dtype]
-    scale, zp = float32(out.scale[0]), out.zero_point[0]
-
-    def q(f: float) -> int:
-        t = round_half_away(float(float32(f) / scale))
-        if not -2.0 ** 31 <= t <= 2.0 ** 31 - 1:
-            raise unsupported(op, f"its fused {act} bound {f} does not quantize to int32 with output scale {scale}")
-        return zp + int(t)
-
-    if act == "NONE":
-        return qmin, qmax
-    if act == "RELU":
-        return max(qmin, q(0.0)), qmax
-    if act == "RELU6":
-        return max(qmin, q(0.0)), min(qmax, q(6.0))
-    if act == "RELU_N1_TO_1":
-        return max(qmin, q(-1.0)), min(qmax, q(1.0))
-    raise unsupported(op, f"fused activation {act} is not supported for int8 (expected one of {', '.join(FUSED)})")
 
 
 # -- validation helpers ------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..graph import Graph, Operator, Tensor
 from . import Const, Step, preparer, unsupported
-from .activation import quantize_multiplier, round_half_away
+from .quant import quantize_multiplier, round_half_away
 
 DIMS = 6                    # EV_MISC_DIMS
 BLOCK = 4096                # elements per work item of every kind here

@@ -20,12 +20,12 @@ static int32_t exp_on_interval_q0(int32_t a) {
     const int32_t constant_term = 1895147668;  /* exp(-1/8) in Q0.31 */
     const int32_t constant_1_over_3 = 715827883;
     const int32_t x = wadd32(a, 1 << 28);      /* + 1/8 */
-    const int32_t x2 = ev_act_srdhm32(x, x);
-    const int32_t x3 = ev_act_srdhm32(x2, x);
-    const int32_t x4 = ev_act_srdhm32(x2, x2);
-    const int32_t x4_over_4 = ev_act_rdbpot32(x4, 2);
-    const int32_t poly = ev_act_rdbpot32(wadd32(ev_act_srdhm32(wadd32(x4_over_4, x3), constant_1_over_3), x2), 1);
-    return wadd32(constant_term, ev_act_srdhm32(constant_term, wadd32(x, poly)));
+    const int32_t x2 = ev_srdhm(x, x);
+    const int32_t x3 = ev_srdhm(x2, x);
+    const int32_t x4 = ev_srdhm(x2, x2);
+    const int32_t x4_over_4 = ev_rdbpot(x4, 2);
+    const int32_t poly = ev_rdbpot(wadd32(ev_srdhm(wadd32(x4_over_4, x3), constant_1_over_3), x2), 1);
+    return wadd32(constant_term, ev_srdhm(constant_term, wadd32(x, poly)));
 }
 
 /* gemmlowp exp_on_negative_values for a Q5.26 input a <= 0 (kIntegerBits = 5): result Q0.31.
@@ -40,13 +40,13 @@ static int32_t exp_on_negative_values_q5(int32_t a) {
     int32_t result = exp_on_interval_q0(ev_act_sat_shl32(a_mod_quarter_minus_one_quarter, 5));
     const int32_t remainder = (int32_t)((uint32_t)a_mod_quarter_minus_one_quarter - (uint32_t)a);
     /* barrel shifter: bit (26 + k) of the remainder is 2^k in Q5.26; multiply by exp(-2^k) in Q0.31 */
-    if (remainder & (1 << 24)) result = ev_act_srdhm32(result, 1672461947); /* exp(-1/4) */
-    if (remainder & (1 << 25)) result = ev_act_srdhm32(result, 1302514674); /* exp(-1/2) */
-    if (remainder & (1 << 26)) result = ev_act_srdhm32(result, 790015084);  /* exp(-1) */
-    if (remainder & (1 << 27)) result = ev_act_srdhm32(result, 290630308);  /* exp(-2) */
-    if (remainder & (1 << 28)) result = ev_act_srdhm32(result, 39332535);   /* exp(-4) */
-    if (remainder & (1 << 29)) result = ev_act_srdhm32(result, 720401);     /* exp(-8) */
-    if (remainder & (1 << 30)) result = ev_act_srdhm32(result, 242);        /* exp(-16) */
+    if (remainder & (1 << 24)) result = ev_srdhm(result, 1672461947); /* exp(-1/4) */
+    if (remainder & (1 << 25)) result = ev_srdhm(result, 1302514674); /* exp(-1/2) */
+    if (remainder & (1 << 26)) result = ev_srdhm(result, 790015084);  /* exp(-1) */
+    if (remainder & (1 << 27)) result = ev_srdhm(result, 290630308);  /* exp(-2) */
+    if (remainder & (1 << 28)) result = ev_srdhm(result, 39332535);   /* exp(-4) */
+    if (remainder & (1 << 29)) result = ev_srdhm(result, 720401);     /* exp(-8) */
+    if (remainder & (1 << 30)) result = ev_srdhm(result, 242);        /* exp(-16) */
     if (a == 0) result = INT32_MAX;
     return result;
 }
@@ -60,12 +60,12 @@ static int32_t one_over_one_plus_x_q0(int32_t a) {
     const int32_t half_denominator = (int32_t)((s + (s >= 0 ? 1 : -1)) / 2);
     const int32_t constant_48_over_17 = 1515870810;   /* Q2.29 */
     const int32_t constant_neg_32_over_17 = -1010580540; /* Q2.29 */
-    int32_t x = wadd32(constant_48_over_17, ev_act_srdhm32(half_denominator, constant_neg_32_over_17));
+    int32_t x = wadd32(constant_48_over_17, ev_srdhm(half_denominator, constant_neg_32_over_17));
     for (int i = 0; i < 3; i++) {
-        const int32_t half_denominator_times_x = ev_act_srdhm32(half_denominator, x);     /* Q2.29 */
+        const int32_t half_denominator_times_x = ev_srdhm(half_denominator, x);     /* Q2.29 */
         const int32_t one_minus = (int32_t)((uint32_t)(1 << 29) - (uint32_t)half_denominator_times_x);
         /* x * one_minus is Q4.27; Rescale<2> is a saturating left shift by 2 */
-        x = wadd32(x, ev_act_sat_shl32(ev_act_srdhm32(x, one_minus), 2));
+        x = wadd32(x, ev_act_sat_shl32(ev_srdhm(x, one_minus), 2));
     }
     /* ExactMulByPot<-1> (Q2.29 read as Q1.30), then Rescale<0>: saturating left shift by 1 */
     return ev_act_sat_shl32(x, 1);
@@ -75,7 +75,7 @@ static int32_t one_over_one_plus_x_q0(int32_t a) {
  * diff) in Q0.31. The check guarantees diff * 2^left_shift fits int32 for every diff >= diff_min. */
 static inline int32_t softmax_exp(int32_t diff, int32_t multiplier, int left_shift) {
     const int32_t shifted = (int32_t)((int64_t)diff * ((int64_t)1 << left_shift));
-    return exp_on_negative_values_q5(ev_act_srdhm32(shifted, multiplier)); /* input is Q5.26 */
+    return exp_on_negative_values_q5(ev_srdhm(shifted, multiplier)); /* input is Q5.26 */
 }
 
 void ev_softmax_ref(const ev_op *op, int begin, int end, int thread) {
@@ -98,7 +98,7 @@ void ev_softmax_ref(const ev_op *op, int begin, int end, int thread) {
         uint32_t sum = 0;
         for (int c = 0; c < depth; c++) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
-            if (diff >= diff_min) sum += (uint32_t)ev_act_rdbpot32(softmax_exp(diff, multiplier, left_shift), 12);
+            if (diff >= diff_min) sum += (uint32_t)ev_rdbpot(softmax_exp(diff, multiplier, left_shift), 12);
         }
 
         /* GetReciprocal(sum, 12): normalise sum to [1, 2) by its leading zeros; 1 / (1 + (sum' - 1)) in Q0.31
@@ -118,7 +118,7 @@ void ev_softmax_ref(const ev_op *op, int begin, int end, int thread) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             if (diff >= diff_min) {
                 const int32_t e = softmax_exp(diff, multiplier, left_shift);
-                const int32_t unsat = ev_act_rdbpot32(ev_act_srdhm32(shifted_scale, e), exponent);
+                const int32_t unsat = ev_rdbpot(ev_srdhm(shifted_scale, e), exponent);
                 int32_t v = unsat - 128;
                 y[c] = (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
             } else {

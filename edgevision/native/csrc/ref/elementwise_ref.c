@@ -78,10 +78,10 @@ void ev_add_ref(const ev_op *op, int begin, int end, int thread) {
             const int32_t a = (a_[i * in_s1] + off1) * (1 << left_shift);
             const int32_t b = (b_[i * in_s2] + off2) * (1 << left_shift);
             /* input multipliers are < 1 (shift <= 0): MultiplyByQuantizedMultiplierSmallerThanOneExp */
-            const int32_t sa = ev_ew_mbqm(a, m1, sh1);
-            const int32_t sb = ev_ew_mbqm(b, m2, sh2);
-            const int32_t raw = ev_ew_mbqm(sa + sb, mo, sho) + off_out;
-            o_[i] = (int8_t)ev_ew_clamp(raw, lo, hi);
+            const int32_t sa = ev_mbqm(a, m1, sh1);
+            const int32_t sb = ev_mbqm(b, m2, sh2);
+            const int32_t raw = ev_mbqm(sa + sb, mo, sho) + off_out;
+            o_[i] = (int8_t)ev_clamp(raw, lo, hi);
         }
     });
 }
@@ -103,8 +103,8 @@ void ev_mul_ref(const ev_op *op, int begin, int end, int thread) {
         int8_t *o_ = out + e;
         for (long long i = 0; i < n; i++) {
             const int32_t prod = (a_[i * in_s1] + off1) * (b_[i * in_s2] + off2);
-            const int32_t raw = ev_ew_mbqm(prod, mult, shift) + off_out;
-            o_[i] = (int8_t)ev_ew_clamp(raw, lo, hi);
+            const int32_t raw = ev_mbqm(prod, mult, shift) + off_out;
+            o_[i] = (int8_t)ev_clamp(raw, lo, hi);
         }
     });
 }
@@ -148,7 +148,7 @@ void ev_average_pool_2d_ref(const ev_op *op, int begin, int end, int thread) {
                     for (int fx = fx0; fx < fx1; fx++) acc += row[(size_t)(ix0 + fx) * g.ch];
                 }
                 acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                o[c] = (int8_t)ev_ew_clamp(acc, g.lo, g.hi);
+                o[c] = (int8_t)ev_clamp(acc, g.lo, g.hi);
             }
         }
     }
@@ -179,7 +179,7 @@ void ev_max_pool_2d_ref(const ev_op *op, int begin, int end, int thread) {
                         if (v > m) m = v;
                     }
                 }
-                o[c] = (int8_t)ev_ew_clamp(m, g.lo, g.hi);
+                o[c] = (int8_t)ev_clamp(m, g.lo, g.hi);
             }
         }
     }
@@ -231,8 +231,8 @@ void ev_mean_ref(const ev_op *op, int begin, int end, int thread) {
         }
         /* TFLite: static_cast<int32>(temp_sum - input_zero_point * num_elements_in_axis) */
         const int32_t shifted = (int32_t)((int64_t)sum - (int64_t)in_zp * count);
-        const int32_t v = ev_ew_mbqm(shifted, mult, shift) + out_zp;
-        out[item] = (int8_t)ev_ew_clamp(v, -128, 127);
+        const int32_t v = ev_mbqm(shifted, mult, shift) + out_zp;
+        out[item] = (int8_t)ev_clamp(v, -128, 127);
     }
 }
 
@@ -361,7 +361,7 @@ void ev_quantize_ref(const ev_op *op, int begin, int end, int thread) {
     const int shift = p[EV_QUANT_SHIFT];
     for (long long i = a; i < b; i++) {
         const int32_t x = (in_u8 ? (int32_t)inu[i] : (int32_t)in8[i]) - in_zp;
-        const int32_t c = ev_ew_clamp(ev_ew_mbqm(x, mult, shift) + out_zp, lo, hi);
+        const int32_t c = ev_clamp(ev_mbqm(x, mult, shift) + out_zp, lo, hi);
         if (out_u8) outu[i] = (uint8_t)c;
         else out8[i] = (int8_t)c;
     }

@@ -31,9 +31,9 @@ void ev_relu_ref(const ev_op *op, int begin, int end, int thread) {
         const int32_t x = (int32_t)input[i] - in_zp;
         /* requantised to the output scale (input_scale / output_scale; the identity when they are equal),
          * plus the output zero point */
-        const int32_t y = out_zp + ev_misc_mbqm(x, mult, shift);
+        const int32_t y = out_zp + ev_mbqm(x, mult, shift);
         /* clamped to the activation's quantized bounds (which lie inside int8) */
-        output[i] = (int8_t)ev_misc_clamp(y, act_min, act_max);
+        output[i] = (int8_t)ev_clamp(y, act_min, act_max);
     }
 }
 
@@ -79,14 +79,14 @@ void ev_prelu_ref(const ev_op *op, int begin, int end, int thread) {
         int32_t y;
         if (x >= 0) {
             /* the identity branch: x * input_scale / output_scale */
-            y = ev_misc_mbqm(x, mult1, shift1);
+            y = ev_mbqm(x, mult1, shift1);
         } else {
             /* the alpha branch: x * (alpha - alpha_zp) (at most 255 * 255 in magnitude), times
              * input_scale * alpha_scale / output_scale */
             const int32_t alpha_value = (int32_t)alpha[a] - alpha_zp;
-            y = ev_misc_mbqm(x * alpha_value, mult2, shift2);
+            y = ev_mbqm(x * alpha_value, mult2, shift2);
         }
-        output[e] = (int8_t)ev_misc_clamp(y + out_zp, -128, 127);
+        output[e] = (int8_t)ev_clamp(y + out_zp, -128, 127);
         /* next position: innermost dimension first, carrying outwards */
         for (int k = EV_MISC_DIMS - 1; k >= 0; k--) {
             a += astride[k];
