@@ -42,12 +42,16 @@ static PyObject *py_kernel_names(PyObject *self, PyObject *arg) {
     return d;
 }
 
+PyObject *ev_py_preprocess_plan(PyObject *self, PyObject *args); /* preprocess_py.c */
+
 static PyMethodDef methods[] = {
     {"compiled_variants", py_compiled_variants, METH_NOARGS, "Names of the kernel variants built in, baseline first."},
     {"cpu_supports", py_cpu_supports, METH_O, "cpu_supports(name): True/False, or None for a variant not built here."},
     {"cpu_features", py_cpu_features, METH_NOARGS, "What CPU feature detection saw, one line."},
     {"kernel_names", py_kernel_names, METH_O,
      "kernel_names(variant): {op: C function that runs it} after fallbacks (None: not implemented)."},
+    {"preprocess_plan", ev_py_preprocess_plan, METH_VARARGS,
+     "preprocess_plan(fields, planes) -> PreprocessPlan: a checked fused-preprocessing plan (preprocess_py.c)."},
     {NULL, NULL, 0, NULL},
 };
 
