@@ -208,10 +208,9 @@ def prepare(frame: np.ndarray, info: ModelInfo) -> np.ndarray:
         s = min(out_h / h, out_w / w)
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
         inner = _resize(frame, nh, nw, channels)
-        # the mean colour, in the order of the resized channels (RGB, or the model's BGR)
+        # the mean colour: the resized channels are already in the model's order, as info.mean is, so the bars
+        # normalise to exactly 0
         fill = np.asarray(info.mean, dtype=np.float32)[: len(channels)]
-        if channels == (2, 1, 0):
-            fill = fill[::-1]
         x = np.empty((out_h, out_w, len(channels)), np.float32)
         x[...] = fill
         top, left = (out_h - nh) // 2, (out_w - nw) // 2

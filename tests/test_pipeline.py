@@ -54,7 +54,9 @@ def _reference_prepare(frame: np.ndarray, info: ModelInfo) -> np.ndarray:
         s = min(out_h / h, out_w / w)
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
         x = np.empty((out_h, out_w, frame.shape[2]))
-        x[...] = np.asarray(info.mean)[: frame.shape[2]]
+        # bars in the mean colour: info.mean is in the model's channel order, x is RGB until the flip below
+        mean = np.asarray(info.mean)[: frame.shape[2]]
+        x[...] = mean[::-1] if info.channel_order == "BGR" and info.channels == 3 else mean
         top, left = (out_h - nh) // 2, (out_w - nw) // 2
         x[top:top + nh, left:left + nw] = _reference_resize(frame, nh, nw)
     if info.channels == 1 and x.shape[2] == 3:
@@ -92,6 +94,15 @@ def test_prepare_matches_reference_for_other_model_sizes(size):
     for mode in ("center_crop", "stretch", "letterbox"):
         info = ModelInfo(input_size=size, resize_mode=mode, mean=(0.0,), std=(255.0,))
         _assert_close(prepare(frame, info), _reference_prepare(frame, info), f"{size} {mode}")
+
+
+def test_letterbox_bars_normalise_to_zero_for_bgr_models_with_per_channel_mean():
+    info = ModelInfo(input_size=(96, 96), channel_order="BGR", resize_mode="letterbox",
+                     mean=(103.9, 116.8, 123.7), std=(57.4, 57.1, 58.4))
+    x = prepare(np.full((60, 120, 3), 200, np.uint8), info)  # 2:1 frame: bars above and below
+    np.testing.assert_array_equal(x[:10], 0.0)
+    np.testing.assert_array_equal(x[-10:], 0.0)
+    assert np.all(x[48] != 0.0)
 
 
 def test_prepare_reads_channel_reordered_and_padded_views_like_contiguous_rgb():
