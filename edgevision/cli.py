@@ -49,7 +49,8 @@ def cmd_classify(args) -> int:
     from .backends import BackendUnavailable, create_backend
     from .demo import demo_photos
     from .postprocess import top_k
-    from .preprocess import prepare
+    from .frames import Frame
+    from .preprocess import prepare_frame
 
     model = Path(args.model)
     if not model.exists():
@@ -71,7 +72,9 @@ def cmd_classify(args) -> int:
     with backend:
         for path in images:
             rgb = _load_image(path)
-            preds = top_k(backend.infer(prepare(rgb, info)), labels, args.top)
+            x = prepare_frame(Frame(rgb, "rgb", rgb.shape[1], rgb.shape[0]), info, backend.input_dtype,
+                              backend.input_quantization)
+            preds = top_k(backend.infer(x), labels, args.top)
             results.append({"image": str(path), "top": [{"index": p.index, "label": p.label,
                                                          "score": round(p.score, 4)} for p in preds]})
             if not args.json:
@@ -434,15 +437,18 @@ def run_bench(model: str, kind: str, info, runs: int = 50, pipeline_frames: int 
 
     from .backends import create_backend
     from .demo import demo_photo
-    from .preprocess import prepare
+    from .frames import Frame
+    from .preprocess import prepare_frame
     try:
         rgb = _load_image(demo_photo("cat_chelsea"))
     except SystemExit:  # no Pillow: a synthetic frame does as well for timing
         rgb = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
-    x = prepare(rgb, info)
     t = time.perf_counter()
     backend = create_backend(model, kind, None, kernels)
     load_ms = (time.perf_counter() - t) * 1000.0
+    # the model's own input tensor, as the pipeline hands it over: raw inference excludes preprocessing
+    x = prepare_frame(Frame(rgb, "rgb", rgb.shape[1], rgb.shape[0]), info, backend.input_dtype,
+                      backend.input_quantization)
     report = {"model": str(model), "backend": getattr(backend, "name", kind),
               "backend_package": getattr(backend, "package", ""), "cpu_count": os.cpu_count() or 1,
               "runs": runs, "load_ms": load_ms}

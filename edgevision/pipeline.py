@@ -1,7 +1,8 @@
 """The live loop: source → preprocess → backend → classifier → sinks, on three threads.
 
 ==============  ===========================================================================================
-capture         ``source.read()``, then ``frame.to_rgb()`` and ``prepare()``; the prepared frame goes into a
+capture         ``source.read()``, then ``prepare_frame()`` (for an int8 model the fused kernel writes its input
+                tensor straight from the camera's pixel format); the prepared frame goes into a
                 single-slot mailbox. Newest frame wins: a frame still unread when the next one is ready is
                 replaced and counted as dropped, so a slow model never builds a backlog and always sees the
                 most recent picture. (``newest_wins=False``: capture waits for the slot instead, every frame
@@ -13,13 +14,13 @@ results         publishes each result to every sink, in order. Its queue holds t
                 (``newest_wins=False``: inference waits instead, and every result is published).
 ==============  ===========================================================================================
 
-Preprocessing runs in the capture thread so that it overlaps inference (numpy and LiteRT release the GIL),
+Preprocessing runs in the capture thread so that it overlaps inference (the kernels and LiteRT release the GIL),
 at the price of preparing frames that are then dropped; at 30 fps and ~1-4 ms per frame that is a few percent
 of one core. That only pays when a core is free: with ``prepare_in_capture=False`` the inference thread
 prepares the frame it takes instead (the CLI chooses by core count; on a busy 2-core machine overlapping made
 inference ~30 % slower through contention).
 
-Timings per result (``timings_ms``): ``preprocess`` (to_rgb + prepare), ``inference``, ``postprocess``
+Timings per result (``timings_ms``): ``preprocess`` (prepare_frame), ``inference``, ``postprocess``
 (classifier), ``sinks`` (the time the previous result took to publish: a result is measured before it is
 published), and latency from capture to result (``Result.latency_ms``). :meth:`Pipeline.stats` gives the
 rolling FPS and latency percentiles.
@@ -44,7 +45,7 @@ import numpy as np
 from .classifier import Classifier
 from .frames import Frame, Result
 from .model_info import ModelInfo
-from .preprocess import prepare
+from .preprocess import prepare_frame
 from .sinks.base import Sink
 from .sources.base import EndOfStream, Source, SourceError
 
@@ -189,7 +190,7 @@ class Pipeline:
         return self.stats()
 
     def _capture_loop(self) -> None:
-        info, newest_wins, early = self.info, self.newest_wins, self.prepare_in_capture
+        newest_wins, early = self.newest_wins, self.prepare_in_capture
         try:
             self.source.open()
             while not self._stop.is_set():
@@ -198,7 +199,7 @@ class Pipeline:
                 except EndOfStream:
                     break
                 t_got = time.monotonic()
-                x = prepare(frame.to_rgb(), info) if early else None
+                x = self._prepare(frame) if early else None
                 prep_ms = (time.monotonic() - t_got) * 1000.0
                 item = _Capture(frame, x, frame.t_capture or t_got, prep_ms)
                 with self._slot_lock:
@@ -219,6 +220,10 @@ class Pipeline:
                 self._source_done = True
                 self._slot_lock.notify()
 
+    def _prepare(self, frame):
+        return prepare_frame(frame, self.info, getattr(self.backend, "input_dtype", np.float32),
+                             getattr(self.backend, "input_quantization", None))
+
     def _take(self) -> Optional[_Capture]:
         """The newest prepared frame; None when stopping or when the source ended and nothing is left."""
         with self._slot_lock:
@@ -238,7 +243,7 @@ class Pipeline:
                 break
             if item.x is None:  # prepare_in_capture=False: prepare here, only the frames that are used
                 t = time.monotonic()
-                item.x = prepare(item.frame.to_rgb(), self.info)
+                item.x = self._prepare(item.frame)
                 item.preprocess_ms = (time.monotonic() - t) * 1000.0
             t0 = time.monotonic()
             scores = backend.infer(item.x)

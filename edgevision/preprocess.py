@@ -20,6 +20,7 @@ import functools
 
 import numpy as np
 
+from .frames import Frame
 from .model_info import ModelInfo
 
 RESIZE_MODES = ("stretch", "center_crop", "letterbox")
@@ -226,6 +227,20 @@ def prepare(frame: np.ndarray, info: ModelInfo) -> np.ndarray:
     y = np.subtract(x.reshape(out_h, out_w * c), mean, dtype=np.float32)
     y /= std
     return y.reshape(out_h, out_w, c)
+
+
+def prepare_frame(frame: Frame, info: ModelInfo, dtype=np.float32, quantization=None) -> np.ndarray:
+    """A captured Frame → the model's input tensor (h×w×c), what the pipeline and `classify` feed a backend.
+
+    A quantized (int8/uint8) input is made by the fused kernel (edgevision.native.preprocess: crop, box
+    prefilter, bilinear, colour conversion, normalisation and quantisation in one integer pass straight from
+    the frame's own pixel format — C when the extension is built, else its numpy twin, same bytes; within one
+    quantization step of quantize(prepare(...))). A float input gets prepare() on the frame's RGB view."""
+    if quantization is not None and np.dtype(dtype) in (np.dtype(np.int8), np.dtype(np.uint8)):
+        from .native.preprocess import preprocess
+        scale, zero_point = quantization
+        return preprocess(frame, info, scale, zero_point, dtype)
+    return prepare(frame.to_rgb(), info)
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:

@@ -4,12 +4,13 @@
 (a) end-to-end throughput of the pipeline on the demo source played as fast as possible (1280×720 frames,
     every frame processed) against the backend's raw inference throughput on the same model (target ≥ 0.95×);
 (b) work per frame outside inference for the 224×224 default model fed 1280×720 frames: preprocess
-    (to_rgb + prepare), postprocess (classifier) and sinks (console + JSONL) (target ≤ 2 ms);
+    (prepare_frame: the fused kernel for an int8 model), postprocess (classifier) and sinks (console + JSONL)
+    (target ≤ 2 ms);
 (c) peak RSS of `edgevision run` with the default model (a child process, read back with getrusage).
 
 Prints a table, then the same figures as JSON (--json-out PATH to save them).
 
-    .venv/bin/python tools/bench_runtime.py [--frames 300] [--repeats 3] [--threads N]
+    .venv/bin/python tools/bench_runtime.py [--frames 300] [--repeats 3] [--threads N] [--backend B]
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from edgevision.classifier import Classifier  # noqa: E402
 from edgevision.cli import DEFAULT_MODEL, bench_pipeline  # noqa: E402
 from edgevision.frames import Frame, Result  # noqa: E402
 from edgevision.model_info import read_model_info  # noqa: E402
-from edgevision.preprocess import prepare  # noqa: E402
+from edgevision.preprocess import prepare_frame  # noqa: E402
 from edgevision.sinks.console import ConsoleSink  # noqa: E402
 from edgevision.sinks.jsonl import JsonlSink  # noqa: E402
 
@@ -69,7 +70,7 @@ def demo_frame_1280x720() -> Frame:
     return Frame(np.array(f.data), f.format, f.width, f.height, seq=f.seq, t_capture=time.monotonic())
 
 
-def outside_inference(info, frame: Frame, scores: np.ndarray, n: int) -> dict:
+def outside_inference(info, frame: Frame, scores: np.ndarray, n: int, spec) -> dict:
     """Per-frame cost of each stage around inference, measured alone (min and median ms)."""
     clf = Classifier(info.labels)
     with tempfile.TemporaryDirectory() as d:
@@ -81,7 +82,7 @@ def outside_inference(info, frame: Frame, scores: np.ndarray, n: int) -> dict:
                         {"preprocess": 1.0, "inference": 5.0, "postprocess": 0.03, "sinks": 0.02}, 0,
                         {"source": "demo:cat_chelsea"})
         stages = {
-            "preprocess": timed(lambda: prepare(frame.to_rgb(), info), n),
+            "preprocess": timed(lambda: prepare_frame(frame, info, *spec), n),
             "postprocess": timed(lambda: clf.update(scores), n),
             "sinks": timed(lambda: (jsonl.publish(result, frame), console.publish(result, frame)), n),
         }
@@ -107,15 +108,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=300, help="pipeline frames per repeat (300)")
     ap.add_argument("--repeats", type=int, default=3, help="repeats of (a); the median is reported (3)")
-    ap.add_argument("--threads", type=int, default=None, help="inference threads (default: LiteRT's choice)")
+    ap.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's choice)")
+    ap.add_argument("--backend", default="auto", choices=("auto", "litert", "native"))
     ap.add_argument("--json-out", help="also write the JSON here")
     args = ap.parse_args()
 
     model = str(DEFAULT_MODEL)
     info = read_model_info(model)
     frame = demo_frame_1280x720()
-    x = prepare(frame.to_rgb(), info)
-    backend = create_backend(model, "auto", args.threads)
+    backend = create_backend(model, args.backend, args.threads)
+    spec = (backend.input_dtype, backend.input_quantization)
+    x = prepare_frame(frame, info, *spec)
     try:
         log("(a) raw inference vs pipeline ...")
         raws, pipes, stage_means = [], [], []
@@ -128,7 +131,7 @@ def main() -> int:
             stage_means.append(s["stage_ms"])
         ratios = [p / r for p, r in zip(pipes, raws)]
         log("(b) work per frame outside inference ...")
-        outside = outside_inference(info, frame, backend.infer(x), 300)
+        outside = outside_inference(info, frame, backend.infer(x), 300, spec)
     finally:
         backend.close()
     log("(c) peak RSS of edgevision run ...")
