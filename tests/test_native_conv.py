@@ -1,6 +1,10 @@
-"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on the native engine's reference kernels, bit-exact with TFLite's
-reference kernels (ai-edge-litert, OpResolverType.BUILTIN_REF) on one-op int8 models built here with random
-weights and quantization parameters; every case on 1, 2 and 3 threads (the work split must not change a byte).
+"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on the native engine, bit-exact with TFLite's reference kernels
+(ai-edge-litert, OpResolverType.BUILTIN_REF) on one-op int8 models built here with random weights and
+quantization parameters; every case on every kernel variant this CPU runs (ref, and e.g. sse41 and avx2 on x86)
+and on 1, 2 and 3 threads (the work split must not change a byte). The SIMD variants block pixels, channels and
+depth, so the cases include channel counts, widths and depths that leave every kind of tail, and a differential
+fuzz drives each variant with params no real model has (full-range biases, left shifts, huge multipliers and
+scales) against the reference kernels.
 
 Also: the C checks refuse inconsistent params and buffer sizes (the engine is built directly with a broken
 op), and the preparers refuse what they do not support with a ModelError naming the operator.
@@ -15,6 +19,7 @@ import numpy as np
 import pytest
 from tflite_builder import ACT, SAME, VALID, TFLiteBuilder, fb, interpreter, pack
 
+from edgevision.native import variants
 from edgevision.native.engine import NativeModel
 from edgevision.native.graph import ModelError
 from edgevision.native.ops import OP_KINDS
@@ -22,6 +27,7 @@ from edgevision.native.ops import conv as convops
 
 I8 = fb.TensorType.INT8
 THREADS = (1, 2, 3)
+VARIANTS = variants.supported() if variants.compiled() else ("ref",)
 
 
 # -- int8 model helpers -------------------------------------------------------------------------------------------
@@ -139,20 +145,39 @@ def oracle_run(model: bytes, x: np.ndarray, reference: bool = True) -> np.ndarra
     return it.get_tensor(it.get_output_details()[0]["index"])
 
 
-def check_exact(models: tuple[bytes, bytes], rng, kernel: str, inputs: int = 2) -> None:
+def kernel_name(variant: str, kind: str) -> str:
+    """The C function the variant runs for an op kind (its own, or the fallback it inherits)."""
+    return variants.extension().kernel_names(variant)[kind]
+
+
+def natives_for(model: bytes, threads=THREADS) -> list[tuple[str, int, NativeModel]]:
+    """(variant, threads, model) for every supported variant and thread count."""
+    return [(v, t, NativeModel(model, variant=v, threads=t)) for v in VARIANTS for t in threads]
+
+
+def check_exact(models: tuple[bytes, bytes], rng, kind: str, inputs: int = 2) -> None:
     model, oracle = models
-    natives = [NativeModel(model, variant="ref", threads=t) for t in THREADS]
-    assert natives[0].kernels == [kernel]
-    shape = tuple(natives[0].input(0).shape)
+    natives = natives_for(model)
+    for v, _, m in natives:
+        assert m.kernels == [kernel_name(v, kind)]
+    shape = tuple(natives[0][2].input(0).shape)
     for _ in range(inputs):
         x = rng.integers(-128, 128, shape).astype(np.int8)
         want = oracle_run(oracle, x)
         # a model whose outputs all clamp to one value would prove little
         assert len(np.unique(want)) > 1 or want.size < 4, "degenerate test case: constant output"
-        for t, m in zip(THREADS, natives):
+        for v, t, m in natives:
             got = m.run(x)[0]
             assert got.shape == want.shape and got.dtype == np.int8
-            np.testing.assert_array_equal(got, want, err_msg=f"{kernel} threads={t}")
+            np.testing.assert_array_equal(got, want, err_msg=f"{m.kernels[0]} threads={t}")
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v in ("sse41", "avx2")])
+def test_x86_variants_run_their_own_conv_kernels(variant):
+    """The SIMD code is what the tests above exercise on x86: each variant fills the three slots itself."""
+    for kind, name in (("CONV_2D", "conv_2d"), ("DEPTHWISE_CONV_2D", "depthwise_conv_2d"),
+                       ("FULLY_CONNECTED", "fully_connected")):
+        assert kernel_name(variant, kind) == f"ev_{name}_{variant}"
 
 
 # -- CONV_2D ------------------------------------------------------------------------------------------------------
@@ -182,11 +207,43 @@ CONV_CASES = [
     ("kernel_larger_than_input_same", dict(hw=(2, 3), kernel=(5, 5))),
 ]
 
+# SIMD tails and blocking: the x86 kernels tile 4 or 5 pixels x 8 or 16 output channels and take the depth in
+# pairs; 1x1 stride-1 convolutions run all rows of a thread as one run of pixels.
+CONV_SIMD_CASES = [
+    ("1x1_c1", dict(kernel=(1, 1), in_c=1, out_c=1, hw=(5, 7))),
+    ("1x1_7_15", dict(kernel=(1, 1), in_c=7, out_c=15, hw=(9, 13))),
+    ("1x1_15_16", dict(kernel=(1, 1), in_c=15, out_c=16, hw=(9, 13))),
+    ("1x1_16_17", dict(kernel=(1, 1), in_c=16, out_c=17, hw=(9, 13))),
+    ("1x1_17_31", dict(kernel=(1, 1), in_c=17, out_c=31, hw=(7, 11))),
+    ("1x1_31_33", dict(kernel=(1, 1), in_c=31, out_c=33, hw=(7, 11))),
+    ("1x1_33_64", dict(kernel=(1, 1), in_c=33, out_c=64, hw=(6, 7))),
+    ("1x1_64_100", dict(kernel=(1, 1), in_c=64, out_c=100, hw=(5, 9))),
+    ("1x1_100_7", dict(kernel=(1, 1), in_c=100, out_c=7, hw=(5, 9))),
+    ("1x1_large_hw", dict(kernel=(1, 1), in_c=24, out_c=40, hw=(37, 41))),
+    ("1x1_large_hw_batch2", dict(kernel=(1, 1), in_c=16, out_c=24, hw=(23, 29), batch=2)),
+    ("1x1_per_tensor_relu6", dict(kernel=(1, 1), in_c=64, out_c=100, hw=(6, 7), per_channel=False, act="relu6")),
+    ("1x1_s2_100_33", dict(kernel=(1, 1), stride=(2, 2), in_c=100, out_c=33, hw=(9, 11))),
+    ("3x3_width1", dict(hw=(5, 1), in_c=16, out_c=17)),
+    ("3x3_height1", dict(hw=(1, 9), in_c=5, out_c=33)),
+    ("3x3_width13_16_17", dict(hw=(6, 13), in_c=16, out_c=17)),
+    ("3x3_s2_33_31", dict(stride=(2, 2), hw=(15, 17), in_c=33, out_c=31)),
+    ("3x3_c1_100", dict(in_c=1, out_c=100, hw=(7, 9))),
+    ("3x3_deep_64_16", dict(in_c=64, out_c=16, hw=(6, 7))),
+    ("3x3_dilation32", dict(dilation=(3, 2), hw=(14, 15), in_c=17, out_c=16)),
+    ("5x5_s2_valid_stem", dict(kernel=(5, 5), stride=(2, 2), padding=VALID, hw=(21, 23), in_c=3, out_c=33)),
+    ("stem_3x3_s2_112", dict(hw=(31, 33), in_c=3, out_c=32, stride=(2, 2))),
+    ("grouped_2x17", dict(groups=2, in_c=34, out_c=34, hw=(6, 7))),
+    ("grouped_4x16", dict(groups=4, in_c=8, out_c=64, hw=(5, 6))),
+    ("grouped_1x1_3", dict(groups=3, kernel=(1, 1), in_c=48, out_c=33, hw=(7, 9))),
+    ("grouped_1x1_s2", dict(groups=2, kernel=(1, 1), stride=(2, 2), in_c=32, out_c=18, hw=(9, 9))),
+]
 
-@pytest.mark.parametrize("case", [c[1] for c in CONV_CASES], ids=[c[0] for c in CONV_CASES])
+
+@pytest.mark.parametrize("case", [c[1] for c in CONV_CASES + CONV_SIMD_CASES],
+                         ids=[c[0] for c in CONV_CASES + CONV_SIMD_CASES])
 def test_conv_2d_bit_exact(case):
     rng = case_rng(case)
-    check_exact(conv_model(rng, **case), rng, "ev_conv_2d_ref")
+    check_exact(conv_model(rng, **case), rng, "CONV_2D")
 
 
 def test_conv_2d_effective_scale_above_one():
@@ -207,8 +264,8 @@ def test_conv_2d_effective_scale_above_one():
     for _ in range(3):
         xs = rng.integers(-12, 13, (1, 6, 6, 2)).astype(np.int8)
         want = oracle_run(model, xs)
-        for t in THREADS:
-            np.testing.assert_array_equal(NativeModel(model, variant="ref", threads=t).run(xs)[0], want)
+        for v, t, m in natives_for(model):
+            np.testing.assert_array_equal(m.run(xs)[0], want, err_msg=f"{v} threads={t}")
 
 
 def test_conv_2d_tiny_effective_scale_flushes_to_zero():
@@ -226,7 +283,8 @@ def test_conv_2d_tiny_effective_scale_flushes_to_zero():
     assert convops.quantize_multiplier(1e-6 * 1e-6 / 2.0) == (0, 0)
     xs = rng.integers(-128, 128, (1, 4, 4, 3)).astype(np.int8)
     want = oracle_run(model, xs)
-    np.testing.assert_array_equal(NativeModel(model, variant="ref", threads=2).run(xs)[0], want)
+    for v, t, m in natives_for(model, threads=(2,)):
+        np.testing.assert_array_equal(m.run(xs)[0], want, err_msg=v)
 
 
 # -- DEPTHWISE_CONV_2D --------------------------------------------------------------------------------------------
@@ -253,11 +311,37 @@ DW_CASES = [
     ("two_inputs", dict(two_inputs=True, in_c=5)),
 ]
 
+# SIMD tails and blocking: channel blocks of 8 or 16, tap pairs, pair rows built per input row and reused
+DW_SIMD_CASES = [
+    *[(f"3x3_c{c}", dict(in_c=c, hw=(7, 13))) for c in (1, 7, 15, 16, 17, 31, 33, 64, 100)],
+    ("5x5_s1_c33", dict(kernel=(5, 5), in_c=33, hw=(9, 11))),
+    ("5x5_s2_valid_c100", dict(kernel=(5, 5), stride=(2, 2), padding=VALID, in_c=100, hw=(13, 15))),
+    ("5x5_s2_c48_relu6", dict(kernel=(5, 5), stride=(2, 2), in_c=48, hw=(14, 14), act="relu6")),
+    ("7x7_c17", dict(kernel=(7, 7), in_c=17, hw=(9, 10))),
+    ("4x4_c31", dict(kernel=(4, 4), in_c=31, hw=(9, 10))),
+    ("1x5_c15", dict(kernel=(1, 5), in_c=15, hw=(6, 9))),
+    ("5x1_c16_s2", dict(kernel=(5, 1), in_c=16, hw=(9, 6), stride=(2, 2))),
+    ("3x3_dilation3_c16", dict(dilation=(3, 3), in_c=16, hw=(13, 14))),
+    ("3x3_dilation12_s2", dict(dilation=(1, 2), stride=(2, 2), in_c=24, hw=(11, 12))),
+    ("3x3_s12_c20", dict(stride=(1, 2), in_c=20, hw=(8, 13))),
+    ("3x3_s3_c16", dict(stride=(3, 3), in_c=16, hw=(13, 14))),
+    ("3x3_width1_c16", dict(in_c=16, hw=(6, 1))),
+    ("3x3_s2_batch3_c33", dict(stride=(2, 2), in_c=33, hw=(7, 9), batch=3)),
+    ("multiplier2_c9", dict(multiplier=2, in_c=9, hw=(7, 8))),
+    ("multiplier4_c4", dict(multiplier=4, in_c=4, hw=(6, 7))),
+    ("multiplier3_5x5_s2", dict(multiplier=3, kernel=(5, 5), stride=(2, 2), in_c=6, hw=(11, 12))),
+    ("per_tensor_c64", dict(per_channel=False, in_c=64, hw=(6, 7))),
+    ("large_56x56_c32", dict(in_c=32, hw=(56, 56))),
+    # 3 pair rows of 60k entries x 112 channels (80 MB): the x86 kernels hand this op to the reference kernel
+    ("dilation_30000", dict(dilation=(1, 30000), in_c=100, hw=(3, 4))),
+]
 
-@pytest.mark.parametrize("case", [c[1] for c in DW_CASES], ids=[c[0] for c in DW_CASES])
+
+@pytest.mark.parametrize("case", [c[1] for c in DW_CASES + DW_SIMD_CASES],
+                         ids=[c[0] for c in DW_CASES + DW_SIMD_CASES])
 def test_depthwise_conv_2d_bit_exact(case):
     rng = case_rng(case)
-    check_exact(dw_model(rng, **case), rng, "ev_depthwise_conv_2d_ref")
+    check_exact(dw_model(rng, **case), rng, "DEPTHWISE_CONV_2D")
 
 
 # -- FULLY_CONNECTED ----------------------------------------------------------------------------------------------
@@ -281,11 +365,20 @@ FC_CASES = [
     ("many_rows", dict(in_shape=(64, 50), out_c=37, per_channel=True)),
 ]
 
+# SIMD tails: depth in vectors of 16 or 8 plus a scalar rest, output channels in fours plus a rest
+FC_SIMD_CASES = [
+    *[(f"depth{d}_out{o}", dict(in_shape=(3, d), out_c=o, per_channel=(d % 2 == 1)))
+      for d, o in ((1, 1), (7, 3), (15, 5), (16, 16), (17, 17), (31, 4), (33, 15), (100, 33))],
+    ("depth1000_out17", dict(in_shape=(2, 1000), out_c=17, per_channel=True)),
+    ("weights_minus128", dict(in_shape=(4, 40), out_c=21, w_range=(-128, 127))),
+]
 
-@pytest.mark.parametrize("case", [c[1] for c in FC_CASES], ids=[c[0] for c in FC_CASES])
+
+@pytest.mark.parametrize("case", [c[1] for c in FC_CASES + FC_SIMD_CASES],
+                         ids=[c[0] for c in FC_CASES + FC_SIMD_CASES])
 def test_fully_connected_bit_exact(case):
     rng = case_rng(case)
-    check_exact(fc_model(rng, **case), rng, "ev_fully_connected_ref")
+    check_exact(fc_model(rng, **case), rng, "FULLY_CONNECTED")
 
 
 def test_fully_connected_output_shape_follows_keep_num_dims():
@@ -304,7 +397,8 @@ def test_fully_connected_requantises_in_double_like_the_reference():
     x = rng.integers(-128, 128, (256, 30)).astype(np.int8)
     want = oracle_run(model, x)
     nm = NativeModel(model, variant="ref", threads=2)
-    np.testing.assert_array_equal(nm.run(x)[0], want)
+    for v, t, m in natives_for(model, threads=(2,)):
+        np.testing.assert_array_equal(m.run(x)[0], want, err_msg=v)
     # the fixed-point alternative on the same accumulators differs somewhere (otherwise this proves nothing)
     g = nm.graph
     op = g.operators[0]
@@ -359,7 +453,8 @@ def test_rounding_ties(opcode):
     xs = rng.integers(-4, 3, shape).astype(np.int8)
     want = oracle_run(model, xs)
     nm = NativeModel(model, variant="ref", threads=3)
-    np.testing.assert_array_equal(nm.run(xs)[0], want)
+    for v, t, m in natives_for(model, threads=(1, 3)):
+        np.testing.assert_array_equal(m.run(xs)[0], want, err_msg=f"{v} threads={t}")
     # the case exercises what it claims: accumulators = 1 (mod 4) and 2 (mod 4) occur, and the two roundings
     # disagree on some of them, in the direction the kernel kind says
     _, w_index, b_index = nm.graph.operators[0].inputs
@@ -376,6 +471,140 @@ def test_rounding_ties(opcode):
     double = np.array([mbqm(int(a), 1 << 30, -1) for a in acc.ravel()]).reshape(acc.shape)
     assert (single != double).any()
     np.testing.assert_array_equal(want, np.clip(single if opcode == "FULLY_CONNECTED" else double, -128, 127))
+
+
+# -- weights computed at run time ---------------------------------------------------------------------------------
+
+def dynamic_weights_model(kind: str) -> bytes:
+    """A one-op model whose filter (weights) and bias are graph inputs, not constants: the SIMD variants pack
+    weights when the engine is built and must notice that these are not constants."""
+    I32 = fb.TensorType.INT32
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 5, 6, 20] if kind != "fc" else [3, 40], ttype=I8, quant=b.quant([0.05], [3]))
+    if kind == "conv":
+        w = b.input("w", [18, 3, 3, 20], ttype=I8, quant=b.quant(list(np.linspace(0.002, 0.004, 18)), [0] * 18, 0))
+        bias = b.input("b", [18], ttype=I32, quant=b.quant([0.0001] * 18, [0] * 18))
+        opts = b.options("Conv2DOptions", padding=SAME, strideH=1, strideW=1)
+        y = b.op("CONV_2D", [x, w, bias], opts, out_type=I8, out_quant=b.quant([0.5], [1]))
+    elif kind == "dw":
+        w = b.input("w", [1, 3, 3, 20], ttype=I8, quant=b.quant(list(np.linspace(0.01, 0.02, 20)), [0] * 20, 3))
+        bias = b.input("b", [20], ttype=I32, quant=b.quant([0.0005] * 20, [0] * 20))
+        opts = b.options("DepthwiseConv2DOptions", padding=SAME, strideH=1, strideW=1, depthMultiplier=1)
+        y = b.op("DEPTHWISE_CONV_2D", [x, w, bias], opts, out_type=I8, out_quant=b.quant([0.2], [1]))
+    else:
+        w = b.input("w", [21, 40], ttype=I8, quant=b.quant([0.004], [0]))
+        bias = b.input("b", [21], ttype=I32, quant=b.quant([0.0002], [0]))
+        y = b.op("FULLY_CONNECTED", [x, w, bias], b.options("FullyConnectedOptions"), out_type=I8,
+                 out_quant=b.quant([0.5], [1]))
+    b.output(y)
+    return b.build()
+
+
+@pytest.mark.parametrize("kind", ["conv", "dw", "fc"])
+def test_weights_and_bias_computed_at_run_time(kind):
+    """All-zero weights and biases first (what a packing kernel sees when the engine is built), then real ones,
+    then zero weights with a real bias, on the same engines: every variant follows the tensors' current values."""
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    model = dynamic_weights_model(kind)
+    natives = natives_for(model, threads=(1, 2))
+    it = interpreter(model)
+    it.allocate_tensors()
+    details = it.get_input_details()
+    shapes = [tuple(d["shape"]) for d in details]
+    zero_w, zero_b = np.zeros(shapes[1], np.int8), np.zeros(shapes[2], np.int32)
+    for step in range(5):
+        x = rng.integers(-128, 128, shapes[0]).astype(np.int8)
+        w = zero_w if step in (0, 3) else rng.integers(-127, 128, shapes[1]).astype(np.int8)
+        bias = zero_b if step in (0, 2) else rng.integers(-2000, 2001, shapes[2]).astype(np.int32)
+        for d, v in zip(details, (x, w, bias)):
+            it.set_tensor(d["index"], v)
+        it.invoke()
+        want = it.get_tensor(it.get_output_details()[0]["index"])
+        for v, t, m in natives:
+            np.testing.assert_array_equal(m.run(x, w, bias)[0], want, err_msg=f"{m.kernels[0]} threads={t} step {step}")
+
+
+# -- every variant against the reference kernels, on params no real model has --------------------------------------
+
+FUZZ_MODELS = {
+    "conv_1x1": lambda rng: conv_model(rng, kernel=(1, 1), in_c=37, out_c=21, hw=(5, 7))[0],
+    "conv_3x3_s2": lambda rng: conv_model(rng, in_c=5, out_c=19, hw=(9, 10), stride=(2, 2))[0],
+    "conv_grouped": lambda rng: conv_model(rng, groups=2, in_c=6, out_c=18, hw=(6, 5))[0],
+    "dw_3x3": lambda rng: dw_model(rng, in_c=37, hw=(6, 7))[0],
+    "dw_5x5_m2": lambda rng: dw_model(rng, kernel=(5, 5), multiplier=2, in_c=9, hw=(7, 6))[0],
+    "fc": lambda rng: fc_model(rng, in_shape=(3, 45), out_c=23)[0],
+}
+
+
+def fuzz_op(op: list, constants: list, rng, mode: str) -> None:
+    """Replace an op's quantization params, weights and bias with random values over their whole legal range.
+    mode "wild": biases over all of int32 (so accumulators cover it, wrapping included) and shifts from -31 to 30
+    (left shifts that wrap): the x86 kernels' exact requantisation; "tame": small biases and right shifts only,
+    from 0 to 31: their fast form; "mixed": tame but for a few channels with huge biases, left shifts or zero
+    multipliers, as real models have ("dead" channels), so vectors mix both forms. Always multipliers up to
+    2^31 - 1 and 0, int8 weights including -128, FC scales from 0 to 1e12."""
+    params = params_of(op)
+    kind = OP_KINDS[op[0]]
+    header = {"CONV_2D": convops.CONV_NPARAMS, "DEPTHWISE_CONV_2D": convops.DW_NPARAMS,
+              "FULLY_CONNECTED": convops.FC_NPARAMS}[kind]
+    out_c = params[2] if kind == "FULLY_CONNECTED" else params[6]
+    io, oo, lo, hi = (4, 5, 6, 7) if kind == "FULLY_CONNECTED" else (16, 17, 18, 19)
+    params[io] = int(rng.integers(-127, 129))
+    params[oo] = int(rng.integers(-128, 128))
+    a, b = sorted(rng.integers(-128, 128, 2).tolist())
+    params[lo], params[hi] = (a, b) if rng.random() < 0.5 else (-128, 127)
+    if kind == "FULLY_CONNECTED":
+        scales = np.concatenate([10.0 ** rng.uniform(-7, 0, out_c - 3), [0.0, 1e12, 10.0 ** rng.uniform(0, 9)]])
+        rng.shuffle(scales)
+        params[header:] = np.frombuffer(scales.astype("<f8").tobytes(), dtype="<i4").tolist()
+    else:
+        mult = rng.integers(0, 2**31, out_c)
+        mult[:4] = [0, 1 << 30, 2**31 - 1, (1 << 30) + 1][:min(4, out_c)]
+        shift = rng.integers(-31, 31, out_c) if mode == "wild" else -rng.integers(0, 32, out_c)
+        rng.shuffle(mult)
+        if mode == "mixed":
+            odd = rng.choice(out_c, size=min(3, out_c), replace=False)
+            shift[odd[:1]] = rng.integers(1, 31)
+            mult[odd[1:2]] = 0
+        params[header:] = mult.tolist() + shift.tolist()
+    op[2] = np.asarray(params, dtype="<i4").tobytes()
+    for t in (1, 2):  # weights, bias: constants of their own in a one-op model
+        src, off, n = op[3][t]
+        assert src >= 0 and off == 0 and n == len(constants[src])
+        if t == 1:
+            constants[src] = rng.integers(-128, 128, n, dtype=np.int8).tobytes()
+        else:
+            lo, hi = (-2**31, 2**31) if mode == "wild" else (-5000, 5001)
+            bias = rng.integers(lo, hi, n // 4, dtype=np.int64)
+            if mode == "mixed":
+                bias[rng.choice(n // 4, size=min(2, n // 4), replace=False)] = [2**31 - 1, -2**31][:min(2, n // 4)]
+            constants[src] = bias.astype("<i4").tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(FUZZ_MODELS))
+def test_variants_match_the_reference_kernels_on_random_params(name):
+    from edgevision import _native
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    arena, consts, (op,) = engine_args(FUZZ_MODELS[name](rng))
+    in_src, in_off, in_n = op[3][0]
+    out_src, out_off, out_n = op[3][3]
+    assert in_src == -1 and out_src == -1
+    for trial in range(9):
+        fop, fconsts = list(op), list(consts)
+        fuzz_op(fop, fconsts, rng, ("wild", "tame", "mixed")[trial % 3])
+        engines = {(v, t): _native.Engine(v, t, arena, fconsts, [tuple(fop)]) for v in VARIANTS for t in THREADS}
+        xs = [rng.integers(-128, 128, in_n, dtype=np.int8) for _ in range(2)]
+        xs += [np.full(in_n, -128, np.int8), np.full(in_n, 127, np.int8)]
+        for x in xs:
+            outs = {}
+            for key, e in engines.items():
+                mem = np.frombuffer(e, dtype=np.uint8)
+                mem[in_off:in_off + in_n] = x.view(np.uint8)
+                e.invoke()
+                outs[key] = mem[out_off:out_off + out_n].copy()
+            want = outs[("ref", 1)]
+            for key, got in outs.items():
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} trial {trial}: {key}")
 
 
 # -- the planner's arithmetic, against TFLite's rules -------------------------------------------------------------

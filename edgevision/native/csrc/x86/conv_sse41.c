@@ -1,0 +1,22 @@
+/* CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, SSE4.1 (compiled with -msse4.1):
+ * 128-bit vectors, 4 x 8 GEMM register tiles. The code is x86_conv.h (shared with the other
+ * x86 variant; its design and arithmetic are explained there): this file instantiates it for its ISA and names
+ * the kernels and their size and pack hooks as the variant table expects. Same bytes as ref/conv_ref.c. */
+#include "x86_conv.h"
+
+void ev_conv_2d_sse41_sizes(const ev_op *op, size_t *packed_bytes, size_t *scratch_bytes) {
+    xc_sizes(op, packed_bytes, scratch_bytes);
+}
+void ev_conv_2d_sse41_pack(const ev_op *op, void *packed) { xc_pack(op, packed); }
+void ev_conv_2d_sse41(const ev_op *op, int begin, int end, int thread) { xc_conv(op, begin, end, thread); }
+
+void ev_depthwise_conv_2d_sse41_sizes(const ev_op *op, size_t *packed_bytes, size_t *scratch_bytes) {
+    xd_sizes(op, packed_bytes, scratch_bytes);
+}
+void ev_depthwise_conv_2d_sse41_pack(const ev_op *op, void *packed) { xd_pack(op, packed); }
+void ev_depthwise_conv_2d_sse41(const ev_op *op, int begin, int end, int thread) { xd_conv(op, begin, end, thread); }
+
+void ev_fully_connected_sse41_sizes(const ev_op *op, size_t *packed_bytes, size_t *scratch_bytes) {
+    xf_sizes(op, packed_bytes, scratch_bytes);
+}
+void ev_fully_connected_sse41(const ev_op *op, int begin, int end, int thread) { xf_fc(op, begin, end, thread); }
