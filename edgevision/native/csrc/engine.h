@@ -1,6 +1,7 @@
 #ifndef EV_ENGINE_H
 #define EV_ENGINE_H
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "ev.h"
 
@@ -10,9 +11,10 @@ typedef struct ev_pool {
     pthread_t *tids;
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    unsigned long generation; /* bumped per job */
-    int pending;              /* workers still running the current job */
-    int quit;
+    atomic_ulong generation; /* bumped per job */
+    atomic_int pending;      /* workers still running the current job */
+    atomic_int quit;
+    atomic_int sleepers;     /* workers blocked on `go` */
     const ev_op *op;
     ev_op_fn fn;
 } ev_pool;
