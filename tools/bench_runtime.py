@@ -93,6 +93,28 @@ def outside_inference(info, frame: Frame, scores: np.ndarray, n: int, spec) -> d
     return out
 
 
+def contention(backend, x, n: int = 200) -> dict:
+    """Raw inference ms alone, then with a pure-Python busy loop in another process: on a machine whose cores
+    are really independent the second figure is the same; if it is much higher, work overlapped with inference
+    (capture, preprocessing) slows inference itself, and the pipeline cannot reach raw throughput."""
+    def ms():
+        for _ in range(5):
+            backend.infer(x)
+        t = time.perf_counter()
+        for _ in range(n):
+            backend.infer(x)
+        return (time.perf_counter() - t) / n * 1000.0
+    alone = ms()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        loaded = ms()
+    finally:
+        busy.kill()
+        busy.wait()
+    return {"inference_ms_alone": alone, "inference_ms_with_busy_process": loaded, "slowdown": loaded / alone}
+
+
 def run_peak_rss_mb(frames: int) -> float:
     """Peak RSS of `edgevision run` on the demo source with the default model (its own process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -132,6 +154,8 @@ def main() -> int:
         ratios = [p / r for p, r in zip(pipes, raws)]
         log("(b) work per frame outside inference ...")
         outside = outside_inference(info, frame, backend.infer(x), 300, spec)
+        log("(d) does other work slow inference down? ...")
+        contended = contention(backend, x)
     finally:
         backend.close()
     log("(c) peak RSS of edgevision run ...")
@@ -145,6 +169,7 @@ def main() -> int:
                          "pipeline_stage_ms": stage_means[len(stage_means) // 2]},
         "b_outside_inference_ms": outside, "b_target_ms": 2.0,
         "c_run_peak_rss_mb": rss,
+        "d_contention": contended,
     }
     a, b = report["a_throughput"], outside
     print(f"machine        {os.cpu_count()} cores, load average {load:.1f}" if load is not None else "")
@@ -155,6 +180,8 @@ def main() -> int:
     for k in ("preprocess", "postprocess", "sinks", "total"):
         print(f"    {k:12s} {b[k]['min']:7.3f} / {b[k]['median']:7.3f}")
     print(f"(c) edgevision run peak RSS  {rss:.1f} MB")
+    print(f"(d) inference alone {contended['inference_ms_alone']:.2f} ms, with a busy process on the other core "
+          f"{contended['inference_ms_with_busy_process']:.2f} ms ({contended['slowdown']:.2f}×)")
     text = json.dumps(report, indent=2)
     print(text)
     if args.json_out:
