@@ -1,7 +1,9 @@
-"""SOFTMAX, LOGISTIC, HARD_SWISH, RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR on the native engine's reference
-kernels, bit-exact with TFLite's reference kernels (ai-edge-litert, OpResolverType.BUILTIN_REF) on one-op int8
-models built here with varied quantization parameters and inputs covering the whole int8 range; every case on
-1, 2 and 3 threads (the work split must not change a byte).
+"""SOFTMAX, LOGISTIC, HARD_SWISH, RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR on the native engine, bit-exact with
+TFLite's reference kernels (ai-edge-litert, OpResolverType.BUILTIN_REF) on one-op int8 models built here with
+varied quantization parameters and inputs covering the whole int8 range; every case on every kernel variant this
+CPU runs (ref, and e.g. sse41/avx2 or neon/dotprod) and on 1, 2 and 3 threads (the work split must not change a
+byte). Where a SIMD variant has its own kernel (HARD_SWISH everywhere; LOGISTIC's table lookup on aarch64 NEON),
+the test asserts that kernel ran; sizes around the vector widths exercise the SIMD tails.
 
 Also: the C checks refuse inconsistent params, sizes and tables (the engine is built directly with a broken
 op), and the preparers refuse what they (or TFLite) do not support with a ModelError naming the operator.
@@ -9,11 +11,14 @@ op), and the preparers refuse what they (or TFLite) do not support with a ModelE
 from __future__ import annotations
 
 import math
+import platform
+import struct
 
 import numpy as np
 import pytest
 from tflite_builder import TFLiteBuilder, fb, interpreter
 
+from edgevision.native import variants
 from edgevision.native.engine import NativeModel
 from edgevision.native.graph import ModelError
 from edgevision.native.ops import OP_KINDS
@@ -22,6 +27,19 @@ from edgevision.native.ops import activation as actops
 I8 = fb.TensorType.INT8
 U8 = fb.TensorType.UINT8
 THREADS = (1, 2, 3)
+VARIANTS = variants.supported() if variants.compiled() else ("ref",)
+SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "neon": "neon", "dotprod": "neon"}  # dotprod runs neon's here
+ARMV7 = platform.machine().lower().startswith("arm") and struct.calcsize("P") == 4
+TAIL_SIZES = (1, 15, 16, 17, 31, 32, 33, 63, 65, 129)
+
+
+def own_kernel(variant: str, kind: str):
+    """The kernel a SIMD variant has of its own for `kind` (csrc/x86/x86_elementwise.h, csrc/neon/
+    elementwise_neon.c), or None: HARD_SWISH everywhere, LOGISTIC's table lookup only with aarch64 NEON."""
+    impl = SIMD_IMPL.get(variant)
+    if impl and (kind == "hard_swish" or (kind == "logistic" and impl == "neon" and not ARMV7)):
+        return f"ev_{kind}_{impl}"
+    return None
 
 
 # -- model helpers ----------------------------------------------------------------------------------------------
@@ -52,14 +70,20 @@ def run_oracle(model: bytes, x: np.ndarray, reference: bool = True) -> np.ndarra
 
 
 def assert_native_matches(model: bytes, x: np.ndarray, kernel: str) -> np.ndarray:
-    """NativeModel on the ref variant, 1, 2 and 3 threads, equals BUILTIN_REF byte for byte."""
+    """NativeModel on every variant, 1, 2 and 3 threads, equals BUILTIN_REF byte for byte; `kernel` is the
+    reference kernel ref runs, and a variant with its own kernel for the kind must run that one."""
     want = run_oracle(model, x)
-    for t in THREADS:
-        m = NativeModel(model, variant="ref", threads=t)
-        assert m.kernels == [kernel]
-        got = m.run(x)[0]
-        assert got.dtype == want.dtype and got.shape == want.shape
-        np.testing.assert_array_equal(got, want, err_msg=f"threads={t}")
+    kind = kernel[len("ev_"):-len("_ref")]
+    for v in VARIANTS:
+        for t in THREADS:
+            m = NativeModel(model, variant=v, threads=t)
+            if v == "ref":
+                assert m.kernels == [kernel]
+            elif own_kernel(v, kind):
+                assert m.kernels == [own_kernel(v, kind)]
+            got = m.run(x)[0]
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want, err_msg=f"{v}, threads={t}")
     return want
 
 
@@ -161,6 +185,13 @@ def test_logistic_other_output_zero_point_follows_tflite():
     assert_native_matches(model, np.arange(-128, 128, dtype=np.int8), "ev_logistic_ref")
 
 
+@pytest.mark.parametrize("n", TAIL_SIZES)
+def test_logistic_vector_tails(n):
+    rng = np.random.default_rng(n)
+    model = one_op_model("LOGISTIC", (n,), (0.06, 3), (1.0 / 256, -128))
+    assert_native_matches(model, full_range(rng, (n,)) if n > 1 else np.array([-77], np.int8), "ev_logistic_ref")
+
+
 # -- HARD_SWISH -------------------------------------------------------------------------------------------------
 
 HARD_SWISH_CASES = [
@@ -192,6 +223,22 @@ def test_hard_swish_large_tensor_split_in_blocks():
     shape = (2, 23, 29, 11)
     model = one_op_model("HARD_SWISH", shape, (0.04, 5), (0.03, -60))
     assert_native_matches(model, full_range(rng, shape), "ev_hard_swish_ref")
+
+
+@pytest.mark.parametrize("n", TAIL_SIZES)
+def test_hard_swish_vector_tails(n):
+    rng = np.random.default_rng(100 + n)
+    for in_q, out_q in (((0.04, 5), (0.03, -60)), ((2.0, -7), (1.1, 3)), ((0.001, 0), (1.0, 0))):
+        model = one_op_model("HARD_SWISH", (n,), in_q, out_q)
+        assert_native_matches(model, full_range(rng, (n,)) if n > 1 else np.array([101], np.int8),
+                              "ev_hard_swish_ref")
+
+
+def test_simd_variants_fill_their_activation_slots():
+    for v in VARIANTS:
+        names = variants.extension().kernel_names(v)
+        for kind in ("hard_swish", "logistic"):
+            assert names[kind.upper()] == (own_kernel(v, kind) or f"ev_{kind}_ref"), (v, kind)
 
 
 # -- RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR ------------------------------------------------------------------

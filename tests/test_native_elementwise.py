@@ -3,7 +3,12 @@ and DEQUANTIZE kernels against TFLite's reference kernels (LiteRT's BUILTIN_REF 
 
 Every model is a single int8 operator (or a short chain) built with tests/tflite_builder.py, with random
 quantization parameters and random inputs; the expected bytes always come from the interpreter. Each model runs
-on the ``ref`` variant with 1, 2 and 3 threads, which must all give the oracle's bytes exactly.
+on every kernel variant this CPU supports (``ref``, and e.g. ``sse41`` and ``avx2`` on x86, ``neon`` and
+``dotprod`` on aarch64) with 1, 2 and 3 threads, which must all give the oracle's bytes exactly; for the kinds a
+SIMD variant implements itself (ADD, MUL, MEAN, the pools, QUANTIZE's requantisation) the test also asserts that
+its own kernel is the one that ran, not the reference filling an empty slot. Sizes around the vector widths
+(1, 15, 16, 17, 31, 33, 63, 65, ...) exercise the SIMD tails; csrc/tests/test_elementwise_variants.c, built and
+run here for this machine, fuzzes the same kernels against the reference with params no converter writes.
 
 With EDGEVISION_XNNPACK_REPORT=path, LiteRT's default kernels (the XNNPACK delegate) run every model too, only to
 record how far they are from the reference: the largest difference per case, in output steps, is written to
@@ -14,8 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 import struct
+import subprocess
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +47,30 @@ I8, U8, F32, I32, I64 = (fb.TensorType.INT8, fb.TensorType.UINT8, fb.TensorType.
 ACTS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4}
 THREADS = (1, 2, 3)
 XNNPACK_MAX_DIFF: dict[str, float] = {}
+ROOT = Path(__file__).resolve().parents[1]
+
+# every variant this CPU runs, ref first
+VARIANTS = variants.supported() if variants.compiled() else ("ref",)
+# the implementation whose kernels a variant runs for the kinds below (dotprod takes neon's), and those kinds
+SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "neon": "neon", "dotprod": "neon"}
+SIMD_KINDS = ("ADD", "MUL", "MEAN", "AVERAGE_POOL_2D", "MAX_POOL_2D", "QUANTIZE")
+TAIL_SIZES = (1, 15, 16, 17, 31, 32, 33, 63, 65, 129)
+
+
+def expected_kernel(variant: str, kind: str):
+    """The C function `variant` must run for an op kind, when it has its own SIMD kernel for it (else None)."""
+    if variant in SIMD_IMPL and kind in SIMD_KINDS:
+        return f"ev_{kind.lower()}_{SIMD_IMPL[variant]}"
+    return None
+
+
+def test_simd_variants_fill_their_elementwise_slots():
+    """Each SIMD variant this CPU runs has its own kernel for every kind in SIMD_KINDS."""
+    names = {v: variants.extension().kernel_names(v) for v in VARIANTS}
+    for v in VARIANTS:
+        for kind in SIMD_KINDS:
+            want = expected_kernel(v, kind) or f"ev_{kind.lower()}_ref"
+            assert names[v][kind] == want, (v, kind)
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
@@ -82,15 +115,19 @@ def _steps(a, b, scale=None):
 
 
 def check(model: bytes, inputs, label: str, float_scale=None):
-    """The oracle's outputs, and the native ref engine's with 1, 2 and 3 threads, must be identical."""
+    """The oracle's outputs, and the native engine's on every variant with 1, 2 and 3 threads, must be identical;
+    a step of a kind a SIMD variant implements must run that variant's own kernel."""
     want = oracle(model, inputs)
-    for t in THREADS:
-        m = NativeModel(model, variant="ref", threads=t)
-        got = m.run(*inputs)
-        assert len(got) == len(want)
-        for g_, w in zip(got, want):
-            assert g_.dtype == w.dtype and g_.shape == w.shape
-            np.testing.assert_array_equal(g_, w, err_msg=f"{label}, threads={t}")
+    for v in VARIANTS:
+        for t in THREADS:
+            m = NativeModel(model, variant=v, threads=t)
+            for step, kernel in zip(m.plan.steps, m.kernels):
+                assert expected_kernel(v, step.kind) in (None, kernel), f"{label}: {v} ran {kernel}"
+            got = m.run(*inputs)
+            assert len(got) == len(want)
+            for g_, w in zip(got, want):
+                assert g_.dtype == w.dtype and g_.shape == w.shape
+                np.testing.assert_array_equal(g_, w, err_msg=f"{label}, {v}, threads={t}")
     if not os.environ.get("EDGEVISION_XNNPACK_REPORT"):
         return want
     try:
@@ -281,6 +318,20 @@ def test_binary_extreme_inputs_saturate_like_tflite():
         check(model, [x, y], f"{opcode} extremes")
 
 
+@pytest.mark.parametrize("opcode", ["ADD", "MUL"])
+@pytest.mark.parametrize("n", TAIL_SIZES)
+def test_binary_vector_tails(opcode, n):
+    """Runs of n elements around the vector widths: same shapes (one run), a row broadcast over rows (runs of n,
+    both inputs stepping), a scalar (one input constant along the run) and a column broadcast."""
+    rng = np.random.default_rng(seed_of(opcode, n))
+    opts = TFLiteBuilder.options("AddOptions" if opcode == "ADD" else "MulOptions", fusedActivationFunction=0)
+    qa, qb = rand_quant(rng), rand_quant(rng)
+    qo = rand_quant(rng, 0.02, 0.3) if opcode == "ADD" else rand_quant(rng, 0.0005, 0.02)
+    for sa, sb in (([n], [n]), ([3, n], [n]), ([n], [1]), ([1], [n]), ([3, n], [3, 1])):
+        model = single_op(opcode, [(sa, I8, qa), (sb, I8, qb)], opts, qo)
+        check(model, [rand_input(rng, sa), rand_input(rng, sb)], f"{opcode} {sa}x{sb}")
+
+
 # -- pools -------------------------------------------------------------------------------------------------------
 
 POOL_CASES = [
@@ -311,6 +362,30 @@ def test_pool(opcode, case):
                                  filterWidth=fw, fusedActivationFunction=ACTS[act])
     model = single_op(opcode, [(shape, I8, qa)], opts, qa)
     check(model, [rand_input(rng, shape)], f"{opcode} {case}")
+
+
+@pytest.mark.parametrize("opcode", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
+@pytest.mark.parametrize("channels", TAIL_SIZES)
+def test_pool_channel_tails(opcode, channels):
+    """The SIMD pools take 16 (or 32) channels at a time and the rest one by one: every remainder."""
+    rng = np.random.default_rng(seed_of(opcode, channels))
+    qa = rand_quant(rng)
+    opts = TFLiteBuilder.options("Pool2DOptions", padding=SAME, strideH=2, strideW=2, filterHeight=3, filterWidth=3,
+                                 fusedActivationFunction=0)
+    model = single_op(opcode, [([1, 5, 6, channels], I8, qa)], opts, qa)
+    check(model, [rand_input(rng, [1, 5, 6, channels])], f"{opcode} {channels} channels")
+
+
+def test_average_pool_windows_of_more_than_256_cells():
+    """Sums of more than 256 int8 leave int16: the SIMD pools switch to int32 accumulators."""
+    rng = np.random.default_rng(21)
+    qa = (0.05, -3)
+    opts = TFLiteBuilder.options("Pool2DOptions", padding=VALID, strideH=1, strideW=1, filterHeight=17,
+                                 filterWidth=16, fusedActivationFunction=0)
+    model = single_op("AVERAGE_POOL_2D", [([1, 18, 17, 33], I8, qa)], opts, qa)
+    for x in (rand_input(rng, [1, 18, 17, 33]), np.full([1, 18, 17, 33], -128, np.int8),
+              np.full([1, 18, 17, 33], 127, np.int8)):
+        check(model, [x], "AVERAGE_POOL_2D 17x16")
 
 
 def test_average_pool_rounds_half_away_from_zero():
@@ -357,6 +432,36 @@ def test_mean(case):
     model = single_op("MEAN", [(shape, I8, qa)], TFLiteBuilder.options("ReducerOptions", keepDims=keep), qo,
                       consts=[axis_const])
     check(model, [rand_input(rng, shape)], f"MEAN {case}")
+
+
+@pytest.mark.parametrize("channels", TAIL_SIZES)
+def test_mean_channel_tails(channels):
+    """MEAN over H and W (channels kept: vectors of channels) and over the channels (innermost reduced: runs summed
+    in vectors), for channel counts around the vector widths."""
+    rng = np.random.default_rng(seed_of("mean", channels))
+    for axes, keep in (([1, 2], True), ([3], False), ([2, 3], True)):
+        qa, qo = rand_quant(rng), rand_quant(rng, 0.002, 0.05)
+
+        def axis_const(b):
+            return b.const("axis", np.array(axes, dtype=np.int32))
+
+        shape = [2, 3, 5, channels]
+        model = single_op("MEAN", [(shape, I8, qa)], TFLiteBuilder.options("ReducerOptions", keepDims=keep), qo,
+                          consts=[axis_const])
+        check(model, [rand_input(rng, shape)], f"MEAN {shape} axes {axes}")
+
+
+def test_mean_of_many_cells_at_the_int8_limits():
+    """More than 256 cells per mean (the SIMD int16 sums are flushed to int32), all at one extreme."""
+    def axis_const(b):
+        return b.const("axis", np.array([1, 2], dtype=np.int32))
+
+    shape = [1, 23, 19, 40]
+    for qa, qo in (((0.05, 127), (0.0005, 0)), ((0.05, -128), (0.0005, 0))):
+        model = single_op("MEAN", [(shape, I8, qa)], TFLiteBuilder.options("ReducerOptions", keepDims=True), qo,
+                          consts=[axis_const])
+        for v in (-128, 127):
+            check(model, [np.full(shape, v, np.int8)], f"MEAN {shape} all {v}")
 
 
 def test_mean_output_scale_larger_and_smaller_than_input():
@@ -496,6 +601,17 @@ def test_quantize_requantize(types, seed):
     names = {I8: "int8", U8: "uint8"}
     check(model, [rand_input(rng, shape, np.int8 if tin == I8 else np.uint8)],
           f"QUANTIZE {names[tin]}->{names[tout]} seed {seed}")
+
+
+@pytest.mark.parametrize("types", [(I8, I8), (U8, I8), (I8, U8)], ids=["int8-int8", "uint8-int8", "int8-uint8"])
+def test_quantize_requantize_vector_tails(types):
+    rng = np.random.default_rng(seed_of("requant tails", types))
+    tin, tout = types
+    for n in TAIL_SIZES:
+        qa = rand_quant(rng, 0.005, 0.2, "int8" if tin == I8 else "uint8")
+        qo = rand_quant(rng, 0.005, 0.2, "int8" if tout == I8 else "uint8")
+        model = single_op("QUANTIZE", [([n], tin, qa)], None, qo, out_type=tout)
+        check(model, [rand_input(rng, [n], np.int8 if tin == I8 else np.uint8)], f"QUANTIZE {n}")
 
 
 def test_quantize_uint8_to_int8_xor_fast_path():
@@ -671,3 +787,51 @@ def test_check_refuses_bad_params_of_every_kind():
     for kind, items, params, tensors, why in cases:
         with pytest.raises(ValueError, match=rf"op 0 \({kind}\).*{why}"):
             _engine(kind, items, params, tensors, arena=a)
+
+
+# -- the C driver: every variant against the reference kernels, on params no real model has ----------------------
+
+def _driver_build(tmp_path: Path) -> Path:
+    """csrc/tests/test_elementwise_variants.c with the checks, reference kernels, tables and this machine's SIMD
+    kernels, each group compiled with the flags setup.py gives it."""
+    cs = ROOT / "edgevision" / "native" / "csrc"
+    flags = ["-O2", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror",
+             f"-I{cs}"]
+    base = [cs / f for f in ("cpu.c", "variants.c", "elementwise_check.c", "activation_check.c", "misc_check.c",
+                             "ref/elementwise_ref.c", "ref/activation_ref.c", "ref/misc_ref.c", "ref/table_ref.c",
+                             "tests/test_elementwise_variants.c")]
+    if platform.machine() in ("x86_64", "AMD64"):
+        defs = ["-DEV_HAVE_X86_SSE41=1", "-DEV_HAVE_X86_AVX2=1"]
+        groups = [([], base), (["-msse4.1"], [cs / "x86/table_sse41.c", cs / "x86/elementwise_sse41.c"]),
+                  (["-mavx2"], [cs / "x86/table_avx2.c", cs / "x86/elementwise_avx2.c"])]
+    else:
+        defs = ["-DEV_HAVE_NEON=1", "-DEV_HAVE_DOTPROD=1"]
+        groups = [([], base + [cs / "neon/table_neon.c", cs / "neon/elementwise_neon.c"]),
+                  (["-march=armv8.2-a+dotprod"], [cs / "dotprod/table_dotprod.c"])]
+    objs = []
+    for extra, files in groups:
+        for f in files:
+            o = tmp_path / f"{f.parent.name}_{f.stem}.o"
+            subprocess.run(["gcc", *flags, *defs, *extra, "-c", str(f), "-o", str(o)], check=True)
+            objs.append(str(o))
+    exe = tmp_path / "test_elementwise_variants"
+    subprocess.run(["gcc", *objs, "-o", str(exe), "-lm"], check=True)
+    return exe
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or platform.machine() not in ("x86_64", "aarch64"),
+                    reason="needs gcc on x86_64 or aarch64")
+@pytest.mark.skipif(bool(os.environ.get("EDGEVISION_NATIVE_TEST_INPUTS")),
+                    reason="emulated (the arm64 harness): tools/test_native_arm_elementwise.sh runs this driver")
+def test_c_driver_fuzzes_every_variant_against_the_reference(tmp_path):
+    """Random ops of every kind the SIMD variants implement, over the whole range the checks accept (left shifts,
+    huge multipliers, odd strides, windows over every edge, means of 4M elements), every variant vs ref on every
+    split; the best variant must run its own kernels."""
+    exe = _driver_build(tmp_path)
+    best = VARIANTS[-1]
+    args = [str(exe), "--cases", "1500", "--giant-means", "1", "--variant", best]
+    if best in SIMD_IMPL:
+        args += ["--expect", SIMD_IMPL[best]]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "0 failed" in r.stdout
