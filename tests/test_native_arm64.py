@@ -18,7 +18,8 @@ pytestmark = pytest.mark.arm64
 # test files run inside the userland, and the files they need
 ARM_TESTS = ["tests/test_native_variants.py", "tests/test_native_models.py", "tests/test_native_elementwise.py",
              "tests/test_native_preprocess.py"]
-ARM_TEST_SUPPORT = ["tests/tflite_builder.py", "tests/arm64.py", "tests/data/native", "tests/data/fashion_mnist_int8.tflite"]
+ARM_TEST_SUPPORT = ["tests/tflite_builder.py", "tests/arm64.py", "tests/data/native", "tests/data/fashion_mnist_int8.tflite",
+                    "edgevision/demo"]
 SOURCES = ["pyproject.toml", "setup.py", "README.md", "edgevision"]
 
 

@@ -1,4 +1,5 @@
 /* See engine_core.h. */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign: an explicit declaration, which gcc 14 requires */
 #include "engine_core.h"
 
 #include <stdarg.h>

@@ -11,11 +11,14 @@
  * checks refuse negative multipliers, so the INT32_MIN * INT32_MIN case cannot occur): pmuldq on the even and the
  * odd lanes, + 2^30 in 64 bits, bits 31..62 of each product. The left shift wraps modulo 2^32 as TFLite's int32
  * shift does (pslld). Then RoundingDivideByPOT(q, r), by one of two forms chosen per op:
- *   fast form, when every |x * 2^left| the op can produce is at most 2^30 - 2 (the operand bounds are known from
- *     the params): for r >= 1, RoundingDivideByPOT(q, r) = floor((q + 2^(r-1) - [q < 0]) / 2^r); the 2^(r-1)
- *     joins the 64-bit rounding constant (2^30 + 2^(30+r)), [q < 0] may be taken as [x < 0] (they differ only
- *     where q == 0, which gives 0 either way), and the sum stays inside int32 by the bound. One arithmetic shift.
+ *   fast form, when there is no right shift (r = 0: q itself, whatever the left shift) or every |x| the op can
+ *     produce is at most 2^30 - 2 (the operand bounds are known from the params): for r >= 1,
+ *     RoundingDivideByPOT(q, r) = floor((q + 2^(r-1) - [q < 0]) / 2^r); the 2^(r-1) joins the 64-bit rounding
+ *     constant (2^30 + 2^(30+r)), [q < 0] may be taken as [x < 0] (they differ only where q == 0, which gives 0
+ *     either way), and the sum stays inside int32 by the bound. One arithmetic shift. Every kind but MEAN always
+ *     qualifies (|x| <= 383 << 20 at most); MEAN needs the exact form beyond 2^30 / 255 elements per mean.
  *   exact form otherwise: gemmlowp's mask / threshold formula, lane by lane.
+ * The form (and, for ADD, the absence of a left shift) is a constant in each instantiated loop, not a branch.
  *
  * Elementwise kinds work on chunks of XB = 4 * XVL int8 values (16 with SSE4.1, 32 with AVX2), sign- (or zero-)
  * extended to four int32 vectors; results go back with saturating packs (int32 -> int16 -> int8, monotone, so the
