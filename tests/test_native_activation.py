@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from tflite_builder import TFLiteBuilder, fb, interpreter
 
+import native_oracle
+from native_oracle import VARIANTS
 from edgevision.native import variants
 from edgevision.native.engine import NativeModel
 from edgevision.native.graph import ModelError
@@ -26,8 +28,6 @@ from edgevision.native.ops import activation as actops
 
 I8 = fb.TensorType.INT8
 U8 = fb.TensorType.UINT8
-THREADS = (1, 2, 3)
-VARIANTS = variants.supported() if variants.compiled() else ("ref",)
 SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "neon": "neon", "dotprod": "neon"}  # dotprod runs neon's here
 ARMV7 = platform.machine().lower().startswith("arm") and struct.calcsize("P") == 4
 TAIL_SIZES = (1, 15, 16, 17, 31, 32, 33, 63, 65, 129)
@@ -61,30 +61,8 @@ def one_op_model(opcode: str, shape, in_q, out_q, options=None, size=None, ttype
     return b.build()
 
 
-def run_oracle(model: bytes, x: np.ndarray, reference: bool = True) -> np.ndarray:
-    it = interpreter(model, reference=reference)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"]).copy()
-
-
 def assert_native_matches(model: bytes, x: np.ndarray, kernel: str) -> np.ndarray:
-    """NativeModel on every variant, 1, 2 and 3 threads, equals BUILTIN_REF byte for byte; `kernel` is the
-    reference kernel ref runs, and a variant with its own kernel for the kind must run that one."""
-    want = run_oracle(model, x)
-    kind = kernel[len("ev_"):-len("_ref")]
-    for v in VARIANTS:
-        for t in THREADS:
-            m = NativeModel(model, variant=v, threads=t)
-            if v == "ref":
-                assert m.kernels == [kernel]
-            elif own_kernel(v, kind):
-                assert m.kernels == [own_kernel(v, kind)]
-            got = m.run(x)[0]
-            assert got.dtype == want.dtype and got.shape == want.shape
-            np.testing.assert_array_equal(got, want, err_msg=f"{v}, threads={t}")
-    return want
+    return native_oracle.assert_native_matches(model, x, kernel, own_kernel)
 
 
 def full_range(rng, shape, dtype=np.int8) -> np.ndarray:
