@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Build an arm64 Debian 13 (trixie) userland, run under qemu user emulation, in which picamera2 and Debian's
 # python3-libcamera are installed: tests/test_picamera2_arm64.py imports edgevision's Picamera2 source there
 # against the real libraries. Needs root (debootstrap, chroot, mount) and the network to Debian and PyPI.
@@ -14,10 +15,10 @@ log() { printf 'setup_arm64_root: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 case "${1:-}" in
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '3,11p' "$0"; exit 0 ;;
     -*) log "unknown option $1"; exit 2 ;;
 esac
-(($# <= 1)) || { sed -n '7,10p' "$0" >&2; exit 2; }
+(($# <= 1)) || { sed -n '8,11p' "$0" >&2; exit 2; }
 root="${1:-${EDGEVISION_CACHE:-/var/cache/edgevision}/arm64-trixie}"
 mkdir -p "$root"
 root="$(cd "$root" && pwd)"
@@ -38,33 +39,14 @@ if ((${#missing[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-qemu=/usr/bin/qemu-aarch64-static
-[[ -x $qemu ]] || die "$qemu missing after installing qemu-user-static"
 
 # --- binfmt_misc: run aarch64 ELF files through qemu ------------------------------------------------------
-# The F flag makes the kernel open the interpreter now, so it works inside the chroot without a copy there.
-# Debian's own entry uses a -P wrapper that breaks debootstrap here; ours is registered under its own name and,
-# being newer, is matched first.
-binfmt=/proc/sys/fs/binfmt_misc
-[[ -e $binfmt/register ]] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
-[[ -e $binfmt/register ]] || die "cannot mount binfmt_misc at $binfmt (a container without it cannot run this)"
-entry=edgevision-qemu-aarch64
-if [[ ! -e $binfmt/$entry ]]; then
-    log "registering $qemu for aarch64 ELF in binfmt_misc ($entry)"
-    printf '%s' ":$entry:M::"'\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'":"'\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'":$qemu:F" \
-        > "$binfmt/register"
-fi
-grep -q '^enabled' "$binfmt/$entry" || echo 1 > "$binfmt/$entry"
+# shellcheck source=lib/arm64_chroot.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/arm64_chroot.sh"
+register_qemu_aarch64
 
 # --- mounts, always undone ---------------------------------------------------------------------------------
-mounted=()
-cleanup() {
-    local i
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-        umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" 2>/dev/null || log "could not unmount ${mounted[i]}"
-    done
-}
-trap cleanup EXIT
+trap unmount_all EXIT
 mount_in_root() {  # mount_in_root TYPE DIR
     mountpoint -q "$root/$2" && return 0
     mkdir -p "$root/$2"
