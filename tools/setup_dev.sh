@@ -60,6 +60,9 @@ side_venv() {  # side_venv DIR PIP-ARGS...: a venv for one peer, rebuilt only wh
 mkdir -p .cache
 side_venv .cache/tfsupport-venv tflite-support==0.4.4 'numpy<2'
 side_venv .cache/tflite-runtime-venv tflite-runtime==2.14.0 'numpy<2'
+# the firmware scripts' tests: bats, mtools, dosfstools, e2fsprogs, ... (the emulated provisioning roots are
+# separate: tools/setup_firmware_tests.sh --roots, which .ci/run calls)
+tools/setup_firmware_tests.sh
 if ((with_tf)); then
     tools/setup_tf_venv.sh
 fi
