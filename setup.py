@@ -37,7 +37,10 @@ def target_arch() -> str:
 
 # variant directory -> compiler flags, per target architecture. The scalar reference (ref/) is always built.
 VARIANTS = {
-    "x86_64": {"x86/sse41": ["-msse4.1"], "x86/avx2": ["-mavx2"]},
+    "x86_64": {"x86/sse41": ["-msse4.1"], "x86/avx2": ["-mavx2"],
+               # -mavx512f brings FMA with it: no contraction (FULLY_CONNECTED requantises in double)
+               "x86/avx512vnni": ["-mavx2", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni",
+                                  "-ffp-contract=off"]},
     "aarch64": {"neon": [], "dotprod": ["-march=armv8.2-a+dotprod"]},
     "armv7": {"neon": ["-march=armv7-a", "-mfpu=neon", "-mfloat-abi=hard"]},
     "other": {},

@@ -180,7 +180,7 @@ RUN_DEFAULTS = {
     "smoothing": 0.6, "hysteresis": 0.1, "quiet": False, "log_level": "warning",
 }
 from .backends import BACKENDS  # noqa: E402
-KERNELS = ("auto", "ref", "sse41", "avx2", "neon", "dotprod")
+KERNELS = ("auto", "ref", "sse41", "avx2", "avx512vnni", "neon", "dotprod")
 KERNELS_HELP = "native engine kernel variant (default: auto: $EDGEVISION_KERNELS, else the CPU's best)"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _UNPACED_FPS = 1e9  # the demo source paces itself and needs fps > 0: "as fast as possible" is a very high rate

@@ -24,7 +24,8 @@ RUN_KEYS: Dict[str, tuple] = {
     "source": ((str,), "a string (demo, picamera2, /dev/video0, a file, a folder, rtsp://...)"),
     "backend": ((str,), 'a string: "auto", "litert" or "native"'),
     "threads": ((int,), "an integer"),
-    "kernels": ((str,), 'a string: "auto", "ref", "sse41", "avx2", "neon" or "dotprod" (native backend)'),
+    "kernels": ((str,), 'a string: "auto", "ref", "sse41", "avx2", "avx512vnni", "neon" or "dotprod" '
+                           '(native backend)'),
     "jsonl": ((str,), 'a string (file path, or "-" for stdout)'),
     "web": ((str,), 'a string "HOST:PORT"'),
     "web_token": ((str,), "a string"),

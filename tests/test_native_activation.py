@@ -28,7 +28,7 @@ from edgevision.native.ops import activation as actops
 
 I8 = fb.TensorType.INT8
 U8 = fb.TensorType.UINT8
-SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "neon": "neon", "dotprod": "neon"}  # dotprod runs neon's here
+SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "avx512vnni": "avx2", "neon": "neon", "dotprod": "neon"}  # dotprod runs neon's here
 ARMV7 = platform.machine().lower().startswith("arm") and struct.calcsize("P") == 4
 TAIL_SIZES = (1, 15, 16, 17, 31, 32, 33, 63, 65, 129)
 

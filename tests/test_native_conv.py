@@ -172,7 +172,7 @@ def check_exact(models: tuple[bytes, bytes], rng, kind: str, inputs: int = 2) ->
             np.testing.assert_array_equal(got, want, err_msg=f"{m.kernels[0]} threads={t}")
 
 
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if v in ("sse41", "avx2")])
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v in ("sse41", "avx2", "avx512vnni")])
 def test_x86_variants_run_their_own_conv_kernels(variant):
     """The SIMD code is what the tests above exercise on x86: each variant fills the three slots itself."""
     for kind, name in (("CONV_2D", "conv_2d"), ("DEPTHWISE_CONV_2D", "depthwise_conv_2d"),
@@ -533,6 +533,15 @@ FUZZ_MODELS = {
     "dw_3x3": lambda rng: dw_model(rng, in_c=37, hw=(6, 7))[0],
     "dw_5x5_m2": lambda rng: dw_model(rng, kernel=(5, 5), multiplier=2, in_c=9, hw=(7, 6))[0],
     "fc": lambda rng: fc_model(rng, in_shape=(3, 45), out_c=23)[0],
+    # the avx512vnni paths: 1x1 input converted 32 + 16 + 4 bytes at a time, 3 channel blocks (the last partial),
+    # pixel tails; dilated im2col with padding; depthwise 5x5 stride 2 and dilated 3x3 stride 2 quad rows built
+    # 32 + 16 + tail channels at a time; FC depths below and at a multiple of 32
+    "conv_1x1_wide": lambda rng: conv_model(rng, kernel=(1, 1), in_c=52, out_c=40, hw=(7, 9))[0],
+    "conv_3x3_dilated": lambda rng: conv_model(rng, in_c=6, out_c=17, hw=(8, 9), dilation=(2, 2))[0],
+    "dw_5x5_s2": lambda rng: dw_model(rng, kernel=(5, 5), stride=(2, 2), in_c=52, hw=(11, 12))[0],
+    "dw_3x3_s2_dilated": lambda rng: dw_model(rng, stride=(2, 2), dilation=(1, 2), in_c=20, hw=(9, 11))[0],
+    "fc_depth64": lambda rng: fc_model(rng, in_shape=(2, 64), out_c=9)[0],
+    "fc_depth7": lambda rng: fc_model(rng, in_shape=(4, 7), out_c=6)[0],
 }
 
 

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # every variant this CPU runs, ref first
 VARIANTS = variants.supported() if variants.compiled() else ("ref",)
 # the implementation whose kernels a variant runs for the kinds below (dotprod takes neon's), and those kinds
-SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "neon": "neon", "dotprod": "neon"}
+SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "avx512vnni": "avx2", "neon": "neon", "dotprod": "neon"}
 SIMD_KINDS = ("ADD", "MUL", "MEAN", "AVERAGE_POOL_2D", "MAX_POOL_2D", "QUANTIZE")
 TAIL_SIZES = (1, 15, 16, 17, 31, 32, 33, 63, 65, 129)
 
@@ -801,9 +801,12 @@ def _driver_build(tmp_path: Path) -> Path:
                              "ref/elementwise_ref.c", "ref/activation_ref.c", "ref/misc_ref.c", "ref/table_ref.c",
                              "tests/test_elementwise_variants.c")]
     if platform.machine() in ("x86_64", "AMD64"):
-        defs = ["-DEV_HAVE_X86_SSE41=1", "-DEV_HAVE_X86_AVX2=1"]
+        defs = ["-DEV_HAVE_X86_SSE41=1", "-DEV_HAVE_X86_AVX2=1", "-DEV_HAVE_X86_AVX512VNNI=1"]
         groups = [([], base), (["-msse4.1"], [cs / "x86/table_sse41.c", cs / "x86/elementwise_sse41.c"]),
-                  (["-mavx2"], [cs / "x86/table_avx2.c", cs / "x86/elementwise_avx2.c"])]
+                  (["-mavx2"], [cs / "x86/table_avx2.c", cs / "x86/elementwise_avx2.c"]),
+                  # avx512vnni has no elementwise kernels of its own: its table falls back to avx2's
+                  (["-mavx2", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+                   [cs / "x86/table_avx512vnni.c"])]
     else:
         defs = ["-DEV_HAVE_NEON=1", "-DEV_HAVE_DOTPROD=1"]
         groups = [([], base + [cs / "neon/table_neon.c", cs / "neon/elementwise_neon.c"]),

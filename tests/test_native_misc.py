@@ -30,7 +30,7 @@ from edgevision.native.ops import misc
 I8 = fb.TensorType.INT8
 BIG = (2, 19, 23, 7)        # 6118 elements: two work items of misc.BLOCK, the second one partial
 BIGGER = (1, 37, 41, 9)     # 13653 elements: four work items
-SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "neon": "neon", "dotprod": "neon"}  # dotprod runs neon's here
+SIMD_IMPL = {"sse41": "sse41", "avx2": "avx2", "avx512vnni": "avx2", "neon": "neon", "dotprod": "neon"}  # dotprod runs neon's here
 ARMV7 = platform.machine().lower().startswith("arm") and struct.calcsize("P") == 4
 TAIL_SIZES = (1, 15, 16, 17, 31, 32, 33, 63, 65, 129)
 

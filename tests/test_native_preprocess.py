@@ -543,12 +543,19 @@ def _expected_best() -> str | None:
         return os.environ["EDGEVISION_EXPECT_VARIANT"]
     m, flags = platform.machine().lower(), _cpu_flags()
     if m in ("x86_64", "amd64"):
+        if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags:
+            return "avx512vnni"
         return "avx2" if {"avx2", "avx"} <= flags else "sse41" if "sse4_1" in flags else "ref"
     if m in ("aarch64", "arm64"):
         return "dotprod" if "asimddp" in flags else "neon" if "asimd" in flags else "ref"
     if m.startswith("armv7") or m.startswith("armv8"):
         return "neon" if "neon" in flags else "ref"
     return None
+
+
+def _preprocess_fn(variant: str) -> str:
+    """The preprocessing function a variant runs: its own, or its fallback's (dotprod: neon; avx512vnni: avx2)."""
+    return f"ev_preprocess_{ {'dotprod': 'neon', 'avx512vnni': 'avx2'}.get(variant, variant)}"
 
 
 def test_the_simd_variant_this_cpu_supports_runs(monkeypatch):
@@ -559,7 +566,7 @@ def test_the_simd_variant_this_cpu_supports_runs(monkeypatch):
         pytest.skip(f"no SIMD variant for {platform.machine()}")
     assert NATIVE, f"this CPU supports {best}, but edgevision._native is not built: {variants.describe()}"
     monkeypatch.delenv(variants.ENV_VAR, raising=False)
-    expected_fn = "ev_preprocess_neon" if best == "dotprod" else f"ev_preprocess_{best}"
+    expected_fn = _preprocess_fn(best)
     rng = np.random.default_rng(14)
     frame = make_frame("rgb", 72, 96, rng)
     plan = plan_for(frame, model((24, 24)))
@@ -571,7 +578,7 @@ def test_the_simd_variant_this_cpu_supports_runs(monkeypatch):
     # every supported variant runs its own function (or its documented fallback)
     for v in supported_variants():
         _, name = run_c(frame, plan, v)
-        assert name == ("ev_preprocess_neon" if v == "dotprod" else f"ev_preprocess_{v}")
+        assert name == _preprocess_fn(v)
     # EDGEVISION_KERNELS chooses, an explicit argument wins over it
     monkeypatch.setenv(variants.ENV_VAR, "ref")
     assert run_c(frame, plan, None)[1] == "ev_preprocess_ref"
@@ -589,7 +596,7 @@ def test_c_driver_with_guard_pages(tmp_path):
     tools/test_native_arm.sh."""
     best = _expected_best()
     env = {**os.environ, "EV_ARM_TEST_DIR": str(tmp_path),
-           "EV_EXPECT": "ev_preprocess_neon" if best == "dotprod" else f"ev_preprocess_{best}"}
+           "EV_EXPECT": _preprocess_fn(best)}
     r = subprocess.run(["bash", str(ROOT / "tools" / "test_native_arm.sh"), "--native", "--cases", "120"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

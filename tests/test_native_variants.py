@@ -29,7 +29,7 @@ def test_this_architecture_builds_its_simd_variants():
     machine = platform.machine().lower()
     built = set(variants.compiled())
     if machine in ("x86_64", "amd64"):
-        assert {"sse41", "avx2"} <= built
+        assert {"sse41", "avx2", "avx512vnni"} <= built
     elif machine in ("aarch64", "arm64"):
         assert {"neon", "dotprod"} <= built
     elif machine.startswith("arm"):
@@ -42,10 +42,40 @@ def test_detection_picks_the_best_supported_variant():
     assert how == "detected"
     assert chosen == variants.supported()[-1]
     ext = variants.extension()
-    if ext.cpu_supports("avx2"):
+    if ext.cpu_supports("avx512vnni"):
+        assert chosen == "avx512vnni"
+    elif ext.cpu_supports("avx2"):
         assert chosen == "avx2"
     if ext.cpu_supports("dotprod"):
         assert chosen == "dotprod"
+
+
+def _cpuinfo_flags() -> set:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64") or not _cpuinfo_flags(),
+                    reason="x86-64 with /proc/cpuinfo only")
+def test_avx512vnni_is_detected_exactly_when_the_cpu_has_it():
+    """Independently of cpu.c: the kernel's flags (which it clears when the OS does not save the AVX-512 state)
+    say whether this CPU runs avx512vnni; on one that does, it must be built, supported and chosen, and run its
+    own CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (this fails, not skips, on such a machine)."""
+    has = {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= _cpuinfo_flags()
+    ext = variants.extension()
+    assert "avx512vnni" in variants.compiled()
+    assert ext.cpu_supports("avx512vnni") == int(has), ext.cpu_features()
+    if has:
+        assert variants.resolve() == ("avx512vnni", "detected"), variants.describe()
+        names = ext.kernel_names("avx512vnni")
+        for kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            assert names[kind] == f"ev_{kind.lower()}_avx512vnni"
+        # the slots it does not fill come from avx2, its fallback
+        assert names["ADD"] == "ev_add_avx2" and names["preprocess"] == "ev_preprocess_avx2"
 
 
 def test_expected_variant_is_the_one_chosen():

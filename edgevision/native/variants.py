@@ -1,8 +1,9 @@
 """Which kernel variant the native engine runs, chosen once: an explicit argument, else the environment variable
 EDGEVISION_KERNELS, else the best variant this CPU supports (cpuid on x86, HWCAP on ARM).
 
-Variants: ``ref`` (portable C, the scalar reference every other variant matches byte for byte), ``sse41`` and
-``avx2`` (x86-64), ``neon`` (aarch64, and 32-bit ARMv7 with NEON), ``dotprod`` (aarch64 with the dot-product
+Variants: ``ref`` (portable C, the scalar reference every other variant matches byte for byte), ``sse41``,
+``avx2`` and ``avx512vnni`` (x86-64; the last needs AVX-512 F/BW/VL and VNNI: e.g. Xeon Cascade Lake and later, Zen 4),
+``neon`` (aarch64, and 32-bit ARMv7 with NEON), ``dotprod`` (aarch64 with the dot-product
 instructions: Cortex-A76, Raspberry Pi 5). A build contains the variants of its own architecture only.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-ALL_VARIANTS = ("ref", "sse41", "avx2", "neon", "dotprod")
+ALL_VARIANTS = ("ref", "sse41", "avx2", "avx512vnni", "neon", "dotprod")
 ENV_VAR = "EDGEVISION_KERNELS"
 
 

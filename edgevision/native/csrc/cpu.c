@@ -28,6 +28,18 @@ static int x86_avx2(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b & bit_AVX2) != 0;
 }
+
+static int x86_avx512vnni(void) {
+    unsigned a, b, c, d;
+    if (!x86_avx2()) return 0;
+    /* AVX-512 needs the OS saving opmask and ZMM state too: XCR0 bits 5, 6, 7 besides 1 and 2 */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xE6u) != 0xE6u) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    const unsigned need_b = bit_AVX512F | bit_AVX512BW | bit_AVX512VL;
+    return (b & need_b) == need_b && (c & bit_AVX512VNNI) != 0;
+}
 #endif
 
 #if defined(__aarch64__) || defined(__arm__)
@@ -49,6 +61,9 @@ int ev_cpu_supports(const char *variant) {
 #ifdef EV_HAVE_X86_AVX2
     if (strcmp(variant, "avx2") == 0) return x86_avx2();
 #endif
+#ifdef EV_HAVE_X86_AVX512VNNI
+    if (strcmp(variant, "avx512vnni") == 0) return x86_avx512vnni();
+#endif
 #endif
 #if defined(__aarch64__)
 #ifdef EV_HAVE_NEON
@@ -68,7 +83,8 @@ int ev_cpu_supports(const char *variant) {
 const char *ev_cpu_features(void) {
     static char buf[160];
 #if defined(__x86_64__) || defined(__i386__)
-    snprintf(buf, sizeof buf, "x86: sse4.1=%s avx2=%s", x86_sse41() ? "yes" : "no", x86_avx2() ? "yes" : "no");
+    snprintf(buf, sizeof buf, "x86: sse4.1=%s avx2=%s avx512vnni=%s", x86_sse41() ? "yes" : "no",
+             x86_avx2() ? "yes" : "no", x86_avx512vnni() ? "yes" : "no");
 #elif defined(__aarch64__)
     unsigned long hw = getauxval(AT_HWCAP);
     snprintf(buf, sizeof buf, "aarch64: asimd=%s asimddp=%s (HWCAP 0x%lx)", (hw & EV_HWCAP_ASIMD) ? "yes" : "no",

@@ -10,10 +10,11 @@
  * the engine can split any op across threads without knowing it.
  *
  * Variants. Every kernel has a scalar reference in ref/ (its arithmetic commented: it is the spec, bit-exact
- * with TFLite's reference kernels). An optimised variant (x86/ *_sse41.c, x86/ *_avx2.c, neon/, dotprod/) gives
- * the same bytes, faster; each file is compiled with only its own ISA flags (setup.py). A variant need not
- * implement every kernel: ev_kernels_complete() fills the gaps from ref, and each slot records the name of the
- * function that fills it, so tests can prove which implementation ran.
+ * with TFLite's reference kernels). An optimised variant (x86/ *_sse41.c, x86/ *_avx2.c, x86/ *_avx512vnni.c,
+ * neon/, dotprod/) gives the same bytes, faster; each file is compiled with only its own ISA flags (setup.py).
+ * A variant need not implement every kernel: ev_kernels_complete() fills the gaps from its fallback (ending at
+ * ref), and each slot records the name of the function that fills it, so tests can prove which implementation
+ * ran.
  */
 #ifndef EV_H
 #define EV_H
@@ -99,7 +100,7 @@ typedef struct ev_preprocess_impl {
 } ev_preprocess_impl;
 
 typedef struct ev_kernels {
-    const char *name; /* "ref", "sse41", "avx2", "neon", "dotprod" */
+    const char *name; /* "ref", "sse41", "avx2", "avx512vnni", "neon", "dotprod" */
     ev_op_impl ops[EV_OP_COUNT];
     ev_preprocess_impl preprocess;
 } ev_kernels;
@@ -111,6 +112,9 @@ extern const ev_kernels ev_kernels_sse41;
 #endif
 #ifdef EV_HAVE_X86_AVX2
 extern const ev_kernels ev_kernels_avx2;
+#endif
+#ifdef EV_HAVE_X86_AVX512VNNI
+extern const ev_kernels ev_kernels_avx512vnni;
 #endif
 #ifdef EV_HAVE_NEON
 extern const ev_kernels ev_kernels_neon;

@@ -1,5 +1,5 @@
 /* The variants built into this extension, and their completed kernel tables (fallback chains:
- * avx2 -> sse41 -> ref, dotprod -> neon -> ref). */
+ * avx512vnni -> avx2 -> sse41 -> ref, dotprod -> neon -> ref). */
 #include <string.h>
 
 #include "variants.h"
@@ -18,6 +18,9 @@ static const ev_kernels *const built[] = {
 #endif
 #ifdef EV_HAVE_X86_AVX2
     &ev_kernels_avx2,
+#endif
+#ifdef EV_HAVE_X86_AVX512VNNI
+    &ev_kernels_avx512vnni,
 #endif
 #ifdef EV_HAVE_NEON
     &ev_kernels_neon,
@@ -38,6 +41,7 @@ static const ev_kernels *find(const char *name) {
 }
 
 static const char *fallback_of(const char *name) {
+    if (strcmp(name, "avx512vnni") == 0) return "avx2";
     if (strcmp(name, "avx2") == 0) return "sse41";
     if (strcmp(name, "dotprod") == 0) return "neon";
     return "ref";
