@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Cross-compile the fused preprocessing kernels (scalar reference + NEON) with the kernel tables, variant
 # selection and CPU detection of edgevision/native/csrc, plus the C test driver csrc/tests/test_preprocess.c, for
 # aarch64 and 32-bit ARMv7, and run them under qemu-user:
@@ -30,8 +31,11 @@ else
     OUT="$(mktemp -d "${TMPDIR:-/tmp}/ev-arm-test.XXXXXX")"
     trap 'rm -rf "$OUT"' EXIT
 fi
-FLAGS=(-O2 -std=c11 -fno-strict-aliasing -Wall -Wextra -Wno-unused-parameter -Werror -I"$CS")
-BASE_SRC=("$CS/cpu.c" "$CS/variants.c" "$CS/ref/table_ref.c" "$CS/ref/preprocess_ref.c" "$CS/tests/test_preprocess.c")
+COMMON="$CS/cpu.c $CS/variants.c $CS/ref/table_ref.c $CS/ref/preprocess_ref.c $CS/tests/test_preprocess.c"
+log() { printf 'test_native_arm: %s\n' "$*" >&2; }
+die() { log "$*"; exit 2; }
+# shellcheck source=lib/native_cross.sh
+. "$ROOT/tools/lib/native_cross.sh"
 
 NATIVE=0
 if [[ "${1:-}" == "--native" ]]; then
@@ -39,40 +43,6 @@ if [[ "${1:-}" == "--native" ]]; then
     shift
 fi
 DRIVER_ARGS=("$@")
-
-# build NAME CC "BASE FLAGS" then groups "FLAGS|DEFINE|files..." ...
-build() {
-    local name="$1" cc="$2" base_flags="$3"
-    shift 3
-    local dir="$OUT/$name" defs=() objs=() group
-    mkdir -p "$dir"
-    for group in "$@"; do  # the EV_HAVE_* macros, as setup.py defines them for every file
-        IFS='|' read -r _ def _ <<<"$group"
-        defs+=("-D$def=1")
-    done
-    for group in "$@"; do
-        local gflags def files f
-        IFS='|' read -r gflags def files <<<"$group"
-        for f in $files; do
-            local o
-            o="$dir/$(basename "$(dirname "$f")")_$(basename "${f%.c}").o"
-            # shellcheck disable=SC2086
-            "$cc" "${FLAGS[@]}" $base_flags $gflags "${defs[@]}" -c "$f" -o "$o"
-            objs+=("$o")
-        done
-    done
-    local f
-    for f in "${BASE_SRC[@]}"; do
-        local o
-        o="$dir/base_$(basename "$(dirname "$f")")_$(basename "${f%.c}").o"
-        # shellcheck disable=SC2086
-        "$cc" "${FLAGS[@]}" $base_flags "${defs[@]}" -c "$f" -o "$o"
-        objs+=("$o")
-    done
-    # shellcheck disable=SC2086
-    "$cc" $base_flags "${objs[@]}" -o "$dir/test_preprocess" -lm
-    echo "built $dir/test_preprocess"
-}
 
 FAILED=0
 run() {  # run LABEL command...
@@ -90,13 +60,13 @@ run() {  # run LABEL command...
 if [[ $NATIVE == 1 ]]; then
     case "$(uname -m)" in
     x86_64)
-        build native gcc "" \
+        ev_build gcc "$OUT/native/test_preprocess" "$COMMON" \
             "-msse4.1|EV_HAVE_X86_SSE41|$CS/x86/table_sse41.c $CS/x86/preprocess_sse41.c" \
             "-mavx2|EV_HAVE_X86_AVX2|$CS/x86/table_avx2.c $CS/x86/preprocess_avx2.c"
         EXPECT="${EV_EXPECT:-ev_preprocess_avx2}"
         ;;
     aarch64)
-        build native gcc "" \
+        ev_build gcc "$OUT/native/test_preprocess" "$COMMON" \
             "|EV_HAVE_NEON|$CS/neon/table_neon.c $CS/neon/preprocess_neon.c" \
             "-march=armv8.2-a+dotprod|EV_HAVE_DOTPROD|$CS/dotprod/table_dotprod.c"
         EXPECT="${EV_EXPECT:-ev_preprocess_neon}"
@@ -110,25 +80,16 @@ if [[ $NATIVE == 1 ]]; then
     exit $FAILED
 fi
 
-for tool in aarch64-linux-gnu-gcc arm-linux-gnueabihf-gcc qemu-aarch64-static qemu-arm-static; do
-    command -v "$tool" >/dev/null || {
-        echo "missing $tool: apt-get install -y gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf" \
-            "libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user-static" >&2
-        exit 2
-    }
-done
-
-build aarch64 aarch64-linux-gnu-gcc "" \
-    "|EV_HAVE_NEON|$CS/neon/table_neon.c $CS/neon/preprocess_neon.c" \
-    "-march=armv8.2-a+dotprod|EV_HAVE_DOTPROD|$CS/dotprod/table_dotprod.c"
-build armv7 arm-linux-gnueabihf-gcc "" \
-    "-march=armv7-a -mfpu=neon -mfloat-abi=hard|EV_HAVE_NEON|$CS/neon/table_neon.c $CS/neon/preprocess_neon.c"
+need_arm_cross
+ev_build_arm aarch64 "$OUT/aarch64/test_preprocess" "$COMMON" "$CS/neon/table_neon.c $CS/neon/preprocess_neon.c" \
+    "$CS/dotprod/table_dotprod.c"
+ev_build_arm armv7 "$OUT/armv7/test_preprocess" "$COMMON" "$CS/neon/table_neon.c $CS/neon/preprocess_neon.c" ""
 
 EXPECT=ev_preprocess_neon
-run "aarch64 cortex-a72" qemu-aarch64-static -cpu cortex-a72 -L /usr/aarch64-linux-gnu "$OUT/aarch64/test_preprocess"
-run "aarch64 cortex-a76" qemu-aarch64-static -cpu cortex-a76 -L /usr/aarch64-linux-gnu "$OUT/aarch64/test_preprocess"
-run "armv7 (default cpu)" qemu-arm-static -L /usr/arm-linux-gnueabihf "$OUT/armv7/test_preprocess"
-run "armv7 cortex-a7" qemu-arm-static -cpu cortex-a7 -L /usr/arm-linux-gnueabihf "$OUT/armv7/test_preprocess"
+run "aarch64 cortex-a72" "${QEMU_A64[@]}" -cpu cortex-a72 "$OUT/aarch64/test_preprocess"
+run "aarch64 cortex-a76" "${QEMU_A64[@]}" -cpu cortex-a76 "$OUT/aarch64/test_preprocess"
+run "armv7 (default cpu)" "${QEMU_A32[@]}" "$OUT/armv7/test_preprocess"
+run "armv7 cortex-a7" "${QEMU_A32[@]}" -cpu cortex-a7 "$OUT/armv7/test_preprocess"
 
 if [[ $FAILED == 0 ]]; then echo "ALL PASS"; else echo "SOME RUNS FAILED"; fi
 exit $FAILED

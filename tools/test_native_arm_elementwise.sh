@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Cross-compile the NEON elementwise, pooling and reduction kernels (neon/elementwise_neon.c: ADD, MUL, MEAN,
 # AVERAGE_POOL_2D, MAX_POOL_2D, QUANTIZE, RELU, PRELU, HARD_SWISH, LOGISTIC, TANH) with the scalar reference, the
 # checks, the kernel tables, variant selection and CPU detection of edgevision/native/csrc and the C driver
@@ -24,7 +25,7 @@ set -euo pipefail
 
 log() { printf 'test_native_arm_elementwise: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
-usage() { sed -n '22p' "$0" >&2; exit 2; }
+usage() { sed -n '23p' "$0" >&2; exit 2; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CS="$ROOT/edgevision/native/csrc"
@@ -43,74 +44,30 @@ done
 [[ $cases =~ ^[0-9]+$ && $seed =~ ^[0-9]+$ && $giant =~ ^[0-9]+$ ]] ||
     die "--cases, --seed and --giant-means take non-negative integers"
 
-# --- tools ----------------------------------------------------------------------------------------------------
-PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static)
-missing=()
-for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ((${#missing[@]})); then
-    [[ $(id -u) -eq 0 ]] || die "missing packages: ${missing[*]} (run as root to install them, or apt-get install them)"
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
+# shellcheck source=lib/native_cross.sh
+. "$ROOT/tools/lib/native_cross.sh"
+need_arm_cross
 OUT="$(mktemp -d "${TMPDIR:-/tmp}/ev-arm-elementwise.XXXXXX")"
 trap 'rm -rf "$OUT"' EXIT
 
-FLAGS=(-O2 -std=c11 -fno-strict-aliasing -Wall -Wextra -Wno-unused-parameter -Werror -I"$CS")
 # what every build links: detection, tables, checks, the reference kernels and the driver
-BASE=("$CS/cpu.c" "$CS/variants.c" "$CS/elementwise_check.c" "$CS/activation_check.c" "$CS/misc_check.c"
-      "$CS/ref/elementwise_ref.c" "$CS/ref/activation_ref.c" "$CS/ref/misc_ref.c" "$CS/ref/table_ref.c"
-      "$CS/tests/test_elementwise_variants.c")
-
-compile() {  # compile CC OUTDIR FLAGS-STRING FILES...: objects named after their directory and file
-    local cc="$1" dir="$2" flags="$3" f
-    shift 3
-    for f in "$@"; do
-        # shellcheck disable=SC2086
-        "$cc" "${FLAGS[@]}" $flags -c "$f" -o "$dir/$(basename "$(dirname "$f")")_$(basename "${f%.c}").o"
-    done
-}
-
-log "building for aarch64"
-mkdir -p "$OUT/a64"
-A64_DEFS="-DEV_ARCH_AARCH64=1 -DEV_HAVE_NEON=1 -DEV_HAVE_DOTPROD=1"
-compile aarch64-linux-gnu-gcc "$OUT/a64" "$A64_DEFS" "${BASE[@]}" "$CS/neon/table_neon.c" "$CS/neon/elementwise_neon.c"
-compile aarch64-linux-gnu-gcc "$OUT/a64" "$A64_DEFS -march=armv8.2-a+dotprod" "$CS/dotprod/table_dotprod.c"
-aarch64-linux-gnu-gcc "$OUT"/a64/*.o -o "$OUT/test_a64" -lm
-
-log "building for armv7"
-mkdir -p "$OUT/a32"
-A32_FLAGS="-march=armv7-a -mfpu=neon -mfloat-abi=hard -DEV_ARCH_ARMV7=1 -DEV_HAVE_NEON=1"
-compile arm-linux-gnueabihf-gcc "$OUT/a32" "$A32_FLAGS" "${BASE[@]}" "$CS/neon/table_neon.c" "$CS/neon/elementwise_neon.c"
-arm-linux-gnueabihf-gcc -march=armv7-a -mfpu=neon -mfloat-abi=hard "$OUT"/a32/*.o -o "$OUT/test_a32" -lm
+COMMON="$CS/cpu.c $CS/variants.c $CS/elementwise_check.c $CS/activation_check.c $CS/misc_check.c
+        $CS/ref/elementwise_ref.c $CS/ref/activation_ref.c $CS/ref/misc_ref.c $CS/ref/table_ref.c
+        $CS/tests/test_elementwise_variants.c"
+log "building for aarch64 and armv7"
+ev_build_arm aarch64 "$OUT/test_a64" "$COMMON" "$CS/neon/table_neon.c $CS/neon/elementwise_neon.c" \
+    "$CS/dotprod/table_dotprod.c"
+ev_build_arm armv7 "$OUT/test_a32" "$COMMON" "$CS/neon/table_neon.c $CS/neon/elementwise_neon.c" ""
 
 ARGS=(--cases "$cases" --seed "$seed" --giant-means "$giant")
-failed=0
-run() {  # run LABEL WANT(pass|fail) COMMAND...
-    local label="$1" want="$2" rc=0
-    shift 2
-    log "$label: $*"
-    "$@" >"$OUT/log" 2>&1 || rc=$?
-    if [[ $want == pass && $rc -eq 0 ]] || [[ $want == fail && $rc -ne 0 ]]; then
-        log "$label: ok ($(grep -E 'cases x|FAIL' "$OUT/log" | tail -1))"
-    else
-        cat "$OUT/log" >&2
-        log "$label: FAILED (exit status $rc, expected to $want)"
-        failed=1
-    fi
-}
+expect_run "aarch64 cortex-a72 neon" pass "${QEMU_A64[@]}" -cpu cortex-a72 "$OUT/test_a64" --variant neon "${ARGS[@]}"
+expect_run "aarch64 cortex-a76 dotprod (neon kernels)" pass "${QEMU_A64[@]}" -cpu cortex-a76 "$OUT/test_a64" \
+    --variant dotprod --expect neon "${ARGS[@]}"
+expect_run "armv7 neon" pass "${QEMU_A32[@]}" "$OUT/test_a32" --variant neon "${ARGS[@]}"
+expect_run "aarch64 cortex-a72 asked for dotprod" fail "${QEMU_A64[@]}" -cpu cortex-a72 "$OUT/test_a64" \
+    --variant dotprod --cases 1
 
-Q64=(qemu-aarch64-static -L /usr/aarch64-linux-gnu)
-Q32=(qemu-arm-static -L /usr/arm-linux-gnueabihf)
-run "aarch64 cortex-a72 neon" pass "${Q64[@]}" -cpu cortex-a72 "$OUT/test_a64" --variant neon "${ARGS[@]}"
-run "aarch64 cortex-a76 dotprod (neon kernels)" pass "${Q64[@]}" -cpu cortex-a76 "$OUT/test_a64" --variant dotprod \
-    --expect neon "${ARGS[@]}"
-run "armv7 neon" pass "${Q32[@]}" "$OUT/test_a32" --variant neon "${ARGS[@]}"
-run "aarch64 cortex-a72 asked for dotprod" fail "${Q64[@]}" -cpu cortex-a72 "$OUT/test_a64" --variant dotprod \
-    --cases 1
-
-if ((failed)); then
+if ((FAILED)); then
     echo "SOME RUNS FAILED"
     exit 1
 fi
