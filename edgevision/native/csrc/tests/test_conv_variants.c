@@ -26,6 +26,7 @@
 #include "../conv.h"
 #include "../ev.h"
 #include "../variants.h"
+#include "guarded.h"
 
 int ev_check_conv_2d(const ev_op *op, char *err, size_t errlen);
 int ev_check_depthwise_conv_2d(const ev_op *op, char *err, size_t errlen);
@@ -46,35 +47,6 @@ static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - l
 static int one_in(int n) { return rnd() % (uint64_t)n == 0; }
 static int pick(const int *v, int n) { return v[rnd() % (uint64_t)n]; }
 #define PICK(arr) pick(arr, (int)(sizeof(arr) / sizeof(arr[0])))
-
-/* ---- guarded buffers: [p, p + n) ends exactly at a PROT_NONE page ---- */
-typedef struct {
-    uint8_t *map, *p;
-    size_t maplen, n;
-} guarded;
-
-static guarded galloc(size_t n) {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    guarded g;
-    g.n = n;
-    g.maplen = (n + page - 1) / page * page + page;
-    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (g.map == MAP_FAILED) {
-        perror("mmap");
-        exit(2);
-    }
-    if (mprotect(g.map + g.maplen - page, page, PROT_NONE) != 0) {
-        perror("mprotect");
-        exit(2);
-    }
-    g.p = g.map + g.maplen - page - n;
-    return g;
-}
-
-static void gfree(guarded *g) {
-    munmap(g->map, g->maplen);
-    g->map = g->p = NULL;
-}
 
 static void fill_random(int8_t *p, size_t n, int extremes) {
     const int mode = extremes ? rnd_int(0, 3) : 0;
@@ -98,7 +70,7 @@ typedef struct {
 } test_op;
 
 static void free_op(test_op *c) {
-    for (int i = 0; i < 4; i++) gfree(&c->t[i]);
+    for (int i = 0; i < 4; i++) guarded_free(&c->t[i]);
     free(c->params);
 }
 
@@ -138,10 +110,10 @@ static void requant_params(int32_t *mult, int32_t *shift, int out_c, int depth_h
 
 static void make_bias(test_op *c, int out_c) {
     if (one_in(5)) {
-        c->t[2] = galloc(0);
+        c->t[2] = guarded_alloc(0);
         return;
     }
-    c->t[2] = galloc((size_t)out_c * 4);
+    c->t[2] = guarded_alloc((size_t)out_c * 4);
     int32_t *b = (int32_t *)(void *)c->t[2].p;
     const int style = rnd_int(0, 5);
     for (int i = 0; i < out_c; i++) {
@@ -213,10 +185,10 @@ static void make_conv(test_op *c, int big) {
     requant_params(p + EV_CONV_NPARAMS, p + EV_CONV_NPARAMS + out_c, out_c, fh * fw * fic);
     c->op.n_params = EV_CONV_NPARAMS + 2 * out_c;
     c->op.items = batches * out_h;
-    c->t[0] = galloc((size_t)batches * in_h * in_w * in_c);
-    c->t[1] = galloc((size_t)out_c * fh * fw * fic);
+    c->t[0] = guarded_alloc((size_t)batches * in_h * in_w * in_c);
+    c->t[1] = guarded_alloc((size_t)out_c * fh * fw * fic);
     make_bias(c, out_c);
-    c->t[3] = galloc((size_t)batches * out_h * out_w * out_c);
+    c->t[3] = guarded_alloc((size_t)batches * out_h * out_w * out_c);
     snprintf(c->desc, sizeof c->desc,
              "CONV_2D in %dx%dx%dx%d filter %dx%dx%dx%d (groups %d) stride %d,%d dilation %d,%d pad %d,%d out %dx%dx%d "
              "in_off %d out_off %d act [%d,%d] bias %s",
@@ -265,10 +237,10 @@ static void make_dw(test_op *c, int big) {
     requant_params(p + EV_DW_NPARAMS, p + EV_DW_NPARAMS + out_c, out_c, fh * fw);
     c->op.n_params = EV_DW_NPARAMS + 2 * out_c;
     c->op.items = batches * out_h;
-    c->t[0] = galloc((size_t)batches * in_h * in_w * in_c);
-    c->t[1] = galloc((size_t)fh * fw * out_c);
+    c->t[0] = guarded_alloc((size_t)batches * in_h * in_w * in_c);
+    c->t[1] = guarded_alloc((size_t)fh * fw * out_c);
     make_bias(c, out_c);
-    c->t[3] = galloc((size_t)batches * out_h * out_w * out_c);
+    c->t[3] = guarded_alloc((size_t)batches * out_h * out_w * out_c);
     snprintf(c->desc, sizeof c->desc,
              "DEPTHWISE_CONV_2D in %dx%dx%dx%d filter %dx%d multiplier %d stride %d,%d dilation %d,%d pad %d,%d out "
              "%dx%dx%d in_off %d out_off %d act [%d,%d] bias %s",
@@ -307,10 +279,10 @@ static void make_fc(test_op *c, int big) {
     }
     c->op.n_params = EV_FC_NPARAMS + 2 * out_c;
     c->op.items = rows * ((out_c + block - 1) / block);
-    c->t[0] = galloc((size_t)rows * depth);
-    c->t[1] = galloc((size_t)out_c * depth);
+    c->t[0] = guarded_alloc((size_t)rows * depth);
+    c->t[1] = guarded_alloc((size_t)out_c * depth);
     make_bias(c, out_c);
-    c->t[3] = galloc((size_t)rows * out_c);
+    c->t[3] = guarded_alloc((size_t)rows * out_c);
     snprintf(c->desc, sizeof c->desc,
              "FULLY_CONNECTED rows %d depth %d out %d block %d in_off %d out_off %d act [%d,%d] scales style %d bias %s",
              rows, depth, out_c, block, p[EV_FC_INPUT_OFFSET], p[EV_FC_OUTPUT_OFFSET], p[EV_FC_ACT_MIN],
@@ -383,14 +355,14 @@ static int test_one(slot *s, test_op *c, int verbose) {
         sb = (sb + 63) / 64 * 64;
         op.scratch_size = sb;
         if (pb) {
-            packed = galloc((pb + 63) / 64 * 64); /* 64-byte aligned, as the engine's allocation */
+            packed = guarded_alloc((pb + 63) / 64 * 64); /* 64-byte aligned, as the engine's allocation */
             memset(packed.p, 0, packed.n);
             op.packed = packed.p;
             if (s->impl.pack) s->impl.pack(&op, op.packed);
         }
     }
     if (op.scratch_size) {
-        scratch = galloc(op.scratch_size * THREADS);
+        scratch = guarded_alloc(op.scratch_size * THREADS);
         memset(scratch.p, 0x5a, scratch.n);
         op.scratch = scratch.p;
     }
@@ -413,8 +385,8 @@ static int test_one(slot *s, test_op *c, int verbose) {
             }
     }
     free(want);
-    if (packed.map) gfree(&packed);
-    if (scratch.map) gfree(&scratch);
+    if (packed.map) guarded_free(&packed);
+    if (scratch.map) guarded_free(&scratch);
     s->cases++;
     return bad;
 }

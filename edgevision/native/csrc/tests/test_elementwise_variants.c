@@ -35,6 +35,7 @@
 #include "../ev.h"
 #include "../misc.h"
 #include "../variants.h"
+#include "guarded.h"
 
 /* (activation.h declares no checks: they are found by name, as checks.c does) */
 int ev_check_hard_swish(const ev_op *op, char *err, size_t errlen);
@@ -79,31 +80,6 @@ static void act_range(int32_t *lo, int32_t *hi, int tmin, int tmax) {
     *lo = a < b ? a : b, *hi = a < b ? b : a;
 }
 
-/* ---- guarded buffers: [p, p + n) ends exactly at a PROT_NONE page ---- */
-typedef struct {
-    uint8_t *map, *p;
-    size_t maplen, n;
-} guarded;
-
-static guarded guarded_alloc(size_t n) {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const size_t data_pages = (n + page - 1) / page;
-    guarded g;
-    g.maplen = (data_pages + 1) * page;
-    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (g.map == MAP_FAILED) {
-        perror("mmap");
-        exit(2);
-    }
-    if (mprotect(g.map + data_pages * page, page, PROT_NONE) != 0) {
-        perror("mprotect");
-        exit(2);
-    }
-    g.p = g.map + data_pages * page - n;
-    g.n = n;
-    return g;
-}
-static void guarded_free(guarded *g) { munmap(g->map, g->maplen); }
 
 static void fill_random(uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rnd();

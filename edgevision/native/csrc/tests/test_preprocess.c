@@ -22,6 +22,7 @@
 #include "../ev.h"
 #include "../preprocess.h"
 #include "../variants.h"
+#include "guarded.h"
 
 /* ---- random numbers (xorshift64*) ---- */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -32,31 +33,6 @@ static uint64_t rnd(void) {
     return rng_state * 2685821657736338717ull;
 }
 static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); } /* [lo, hi] */
-
-/* ---- guarded buffers: [p, p + n) ends exactly at a PROT_NONE page ---- */
-typedef struct {
-    uint8_t *map, *p;
-    size_t maplen;
-} guarded;
-
-static guarded guarded_alloc(size_t n) {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const size_t data_pages = (n + page - 1) / page;
-    guarded g;
-    g.maplen = (data_pages + 1) * page;
-    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (g.map == MAP_FAILED) {
-        perror("mmap");
-        exit(2);
-    }
-    if (mprotect(g.map + data_pages * page, page, PROT_NONE) != 0) {
-        perror("mprotect");
-        exit(2);
-    }
-    g.p = g.map + data_pages * page - n;
-    return g;
-}
-static void guarded_free(guarded *g) { munmap(g->map, g->maplen); }
 
 /* ---- plans ---- */
 enum { F_RGB, F_BGR, F_BGRX, F_RGBX, F_GRAY, F_YUV, N_FORMATS };
