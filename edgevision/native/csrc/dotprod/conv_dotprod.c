@@ -375,8 +375,6 @@ EV_INLINE void ev_gemm_dot(const ev_conv_pack *h, int group, const int8_t *A, si
     }
 }
 
-typedef void (*ev_gemm_fn)(const ev_conv_pack *h, int group, const int8_t *A, size_t lda, int M, int8_t *C,
-                           size_t ldc, ev_outq o);
 
 #define EV_GEMM_INSTANCE_(NAME, MODE)                                                                             \
     static void NAME(const ev_conv_pack *h, int g, const int8_t *A, size_t lda, int M, int8_t *C, size_t ldc,    \
@@ -396,38 +394,7 @@ static ev_gemm_fn pick_gemm(const ev_conv_pack *h) {
 }
 
 void ev_conv_2d_dotprod(const ev_op *op, int begin, int end, int thread) {
-    const ev_conv_pack *h = op->packed;
-    const ev_gemm_fn gemm = pick_gemm(h);
-    const int32_t *p = op->params;
-    const int in_h = p[EV_CONV_IN_H], in_w = p[EV_CONV_IN_W], in_c = p[EV_CONV_IN_C];
-    const int out_h = p[EV_CONV_OUT_H], out_w = p[EV_CONV_OUT_W], out_c = p[EV_CONV_OUT_C];
-    const ev_outq o = ev_outq_make(p[EV_CONV_OUTPUT_OFFSET], p[EV_CONV_ACT_MIN], p[EV_CONV_ACT_MAX]);
-    const int8_t *input = op->tensors[0];
-    int8_t *output = op->tensors[3];
-    if (h->path == EV_CONV_DIRECT) {
-        const int sh = p[EV_CONV_STRIDE_H], sw = p[EV_CONV_STRIDE_W];
-        if (sh == 1 && sw == 1) {
-            /* 1x1, stride 1, no padding: output pixel i is input pixel i; the rows [begin, end) are one GEMM */
-            const size_t m0 = (size_t)begin * out_w;
-            gemm(h, 0, input + m0 * in_c, (size_t)in_c, (end - begin) * out_w, output + m0 * out_c, (size_t)out_c, o);
-            return;
-        }
-        for (int item = begin; item < end; item++) {
-            const int b = item / out_h, y = item % out_h;
-            const int8_t *a = input + (((size_t)b * in_h + (size_t)y * sh) * in_w) * in_c;
-            gemm(h, 0, a, (size_t)in_c * sw, out_w, output + (size_t)item * out_w * out_c, (size_t)out_c, o);
-        }
-        return;
-    }
-    int8_t *col = (int8_t *)op->scratch + (size_t)thread * op->scratch_size;
-    for (int item = begin; item < end; item++) {
-        const int b = item / out_h, y = item % out_h;
-        for (int g = 0; g < h->groups; g++) {
-            ev_im2col_row(op, b, y, g, h->kp, col);
-            gemm(h, g, col, (size_t)h->kp, out_w, output + (size_t)item * out_w * out_c + (size_t)g * h->npg,
-                 (size_t)out_c, o);
-        }
-    }
+    ev_conv_rows(op, begin, end, thread, pick_gemm(op->packed));
 }
 
 /* ---- FULLY_CONNECTED -------------------------------------------------------------------------------------------
